@@ -1,0 +1,174 @@
+# METADATA
+# title: ecsgate baseline authorization
+# description: |
+#   The policy ecsgate ships and embeds. It mirrors Nova's default rules
+#   (project_member_or_admin for mutations, admin-only actions) and adds one
+#   ecsgate rule: unlocking a server also needs the custom role ecs_unlocker
+#   (or admin). Everything unauthenticated or unrecognised is denied with a
+#   reason. The decision is an object in the opa-envoy-plugin style:
+#   {"allow": bool, "reasons": [string], "status": 403}.
+package ecsgate.authz
+
+# A deny must always say why: the default carries a reason, so a request no
+# rule speaks for is refused with an explanation rather than silently.
+default decision := {
+	"allow": false,
+	"reasons": ["no rule allows this request (ecsgate denies by default)"],
+}
+
+decision := {"allow": true, "reasons": []} if {
+	permitted
+	count(violations) == 0
+}
+
+decision := {"allow": false, "reasons": sort(violations)} if count(violations) > 0
+
+# --- who is calling ---------------------------------------------------------
+
+authenticated if input.identity != null
+
+# AK/SK callers carry no roles of their own: the gateway cannot verify a
+# signature (only the upstream's API gateway holds the SK), so an access key
+# gets roles and a project only when data maps it. Unmapped keys may read.
+access_key := data.ecsgate.access_keys[input.identity.access_key]
+
+caller_roles contains role if some role in input.identity.roles
+
+caller_roles contains role if some role in access_key.roles
+
+token_project := input.identity.project.id if input.identity.project.id != ""
+
+caller_project := token_project
+
+caller_project := access_key.project_id if {
+	not token_project
+	access_key.project_id != ""
+}
+
+has_role(names) if {
+	some name in names
+	name in caller_roles
+}
+
+is_admin if "admin" in caller_roles
+
+# --- what is asked -----------------------------------------------------------
+
+safe_methods := {"GET", "HEAD"}
+
+is_read if input.operation == "server.read"
+
+is_read if {
+	input.operation == "other"
+	input.request.method in safe_methods
+}
+
+is_mutation if not is_read
+
+known_operation if input.operation == "other"
+
+known_operation if startswith(input.operation, "server.")
+
+permitted if {
+	authenticated
+	known_operation
+}
+
+action_name := input.action.name
+
+subject := sprintf("%s %s", [input.operation, action_name]) if action_name
+
+subject := input.operation if not action_name
+
+targets := concat(", ", input.server_ids) if count(input.server_ids) > 0
+
+target_text := sprintf(" on server %s", [targets]) if targets
+
+target_text := "" if not targets
+
+# Nova's admin-only server actions (context_is_admin / project_manager_or_admin
+# with no manager role in Keystone's defaults).
+admin_only_actions := {
+	"evacuate",
+	"os-resetState",
+	"injectNetworkInfo",
+	"shelveOffload",
+	"migrate",
+	"os-migrateLive",
+}
+
+# Parameters Nova honours only for admins: naming a target host.
+host_parameter_actions := {"migrate", "os-migrateLive", "unshelve", "evacuate"}
+
+# --- why not -----------------------------------------------------------------
+
+violations contains "authentication required: send a valid X-Auth-Token" if not authenticated
+
+violations contains msg if {
+	not known_operation
+	msg := sprintf("unrecognised operation %q is denied", [input.operation])
+}
+
+violations contains msg if {
+	authenticated
+	input.project_id != null
+	caller_project != input.project_id
+	msg := sprintf("project %s in the URL is not the caller's project %s", [input.project_id, caller_project])
+}
+
+violations contains msg if {
+	authenticated
+	input.project_id != null
+	not caller_project
+	msg := sprintf("project %s in the URL needs a project-scoped token", [input.project_id])
+}
+
+violations contains msg if {
+	authenticated
+	is_mutation
+	not caller_project
+	msg := sprintf("%s%s needs a project-scoped token", [subject, target_text])
+}
+
+violations contains msg if {
+	authenticated
+	is_mutation
+	not has_role({"member", "admin"})
+	msg := sprintf("%s%s requires role member or admin (caller has: %s)", [subject, target_text, role_list])
+}
+
+violations contains msg if {
+	authenticated
+	action_name == "unlock"
+	not has_role({"ecs_unlocker", "admin"})
+	msg := sprintf("unlock%s requires role ecs_unlocker or admin (caller has: %s)", [target_text, role_list])
+}
+
+violations contains msg if {
+	authenticated
+	action_name in admin_only_actions
+	not is_admin
+	msg := sprintf("%s%s is admin-only", [action_name, target_text])
+}
+
+violations contains msg if {
+	authenticated
+	action_name in host_parameter_actions
+	is_object(input.action.args)
+	object.get(input.action.args, "host", null) != null
+	not is_admin
+	msg := sprintf("%s with a target host%s is admin-only", [action_name, target_text])
+}
+
+# An AK/SK request whose body is not covered by the signature can have its
+# body swapped on a captured request: refuse it wherever the body matters.
+violations contains msg if {
+	input.identity.method == "aksk"
+	is_mutation
+	lower(object.get(input.request.headers, "x-sdk-content-sha256", "")) == "unsigned-payload"
+	msg := sprintf("%s%s: an unsigned payload (X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD) is not accepted for changes", [subject, target_text])
+}
+
+role_list := concat(", ", sort([r | some r in caller_roles])) if count(caller_roles) > 0
+
+role_list := "no roles" if count(caller_roles) == 0

@@ -1,0 +1,161 @@
+package ecsgate.authz_test
+
+import data.ecsgate.authz
+
+server_a := "c0ffee00-0000-4000-8000-000000000001"
+
+demo := "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+other := "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+
+token(roles) := {
+	"method": "token",
+	"user": {"id": "u1", "name": "alice", "domain": {"id": "default", "name": "Default"}},
+	"project": {"id": demo, "name": "demo", "domain": {"id": "default", "name": "Default"}},
+	"roles": roles,
+}
+
+action(name, args, identity) := {
+	"request": {"method": "POST", "path": sprintf("/v2.1/%s/servers/%s/action", [demo, server_a]), "headers": {}},
+	"api": {"family": "nova", "version": "v2.1", "microversion": "2.1"},
+	"operation": "server.action",
+	"action": {"name": name, "args": args},
+	"server_ids": [server_a],
+	"project_id": demo,
+	"identity": identity,
+}
+
+read(identity) := {
+	"request": {"method": "GET", "path": sprintf("/v2.1/servers/%s", [server_a]), "headers": {}},
+	"api": {"family": "nova", "version": "v2.1", "microversion": "2.1"},
+	"operation": "server.read",
+	"action": null,
+	"server_ids": [server_a],
+	"project_id": null,
+	"identity": identity,
+}
+
+test_read_allowed_for_any_role if {
+	authz.decision.allow with input as read(token(["reader"]))
+}
+
+test_read_denied_unauthenticated if {
+	d := authz.decision with input as read(null)
+	not d.allow
+	d.reasons == ["authentication required: send a valid X-Auth-Token"]
+}
+
+test_lock_allowed_for_member if {
+	authz.decision.allow with input as action("lock", null, token(["member", "reader"]))
+}
+
+test_lock_denied_for_reader if {
+	d := authz.decision with input as action("lock", null, token(["reader"]))
+	not d.allow
+	d.reasons == [sprintf("server.action lock on server %s requires role member or admin (caller has: reader)", [server_a])]
+}
+
+test_unlock_needs_ecs_unlocker if {
+	d := authz.decision with input as action("unlock", null, token(["member", "reader"]))
+	not d.allow
+	d.reasons == [sprintf("unlock on server %s requires role ecs_unlocker or admin (caller has: member, reader)", [server_a])]
+}
+
+test_unlock_allowed_for_member_with_ecs_unlocker if {
+	authz.decision.allow with input as action("unlock", null, token(["member", "reader", "ecs_unlocker"]))
+}
+
+test_unlock_allowed_for_admin if {
+	authz.decision.allow with input as action("unlock", null, token(["admin", "member", "reader"]))
+}
+
+test_ecs_unlocker_alone_is_not_enough if {
+	d := authz.decision with input as action("unlock", null, token(["ecs_unlocker"]))
+	not d.allow
+	count(d.reasons) == 1
+	contains(d.reasons[0], "requires role member or admin")
+}
+
+test_project_mismatch_denied if {
+	inp := json.patch(action("lock", null, token(["member"])), [{"op": "replace", "path": "/project_id", "value": other}])
+	d := authz.decision with input as inp
+	not d.allow
+	d.reasons == [sprintf("project %s in the URL is not the caller's project %s", [other, demo])]
+}
+
+test_admin_only_action_denied_for_member if {
+	d := authz.decision with input as action("os-resetState", {"state": "active"}, token(["member"]))
+	not d.allow
+	d.reasons == [sprintf("os-resetState on server %s is admin-only", [server_a])]
+}
+
+test_migrate_host_admin_only if {
+	d := authz.decision with input as action("os-migrateLive", {"host": "cmp-1"}, token(["admin"]))
+	d.allow
+	authz.decision.allow with input as action("unshelve", null, token(["member"]))
+	d2 := authz.decision with input as action("unshelve", {"host": "cmp-1"}, token(["member"]))
+	not d2.allow
+	d2.reasons == [sprintf("unshelve with a target host on server %s is admin-only", [server_a])]
+}
+
+test_unauthenticated_mutation_denied if {
+	d := authz.decision with input as action("lock", null, null)
+	not d.allow
+	d.reasons == ["authentication required: send a valid X-Auth-Token"]
+}
+
+test_unknown_operation_denied if {
+	inp := json.patch(read(token(["admin"])), [{"op": "replace", "path": "/operation", "value": "mystery"}])
+	d := authz.decision with input as inp
+	not d.allow
+	d.reasons == ["unrecognised operation \"mystery\" is denied"]
+}
+
+test_other_read_allowed_other_write_needs_member if {
+	get := json.patch(read(token(["reader"])), [
+		{"op": "replace", "path": "/operation", "value": "other"},
+		{"op": "replace", "path": "/server_ids", "value": []},
+	])
+	authz.decision.allow with input as get
+	post := json.patch(get, [{"op": "replace", "path": "/request/method", "value": "POST"}])
+	d := authz.decision with input as post
+	not d.allow
+	d.reasons == ["other requires role member or admin (caller has: reader)"]
+}
+
+test_domain_scoped_token_cannot_mutate if {
+	inp := json.patch(action("lock", null, token(["member"])), [
+		{"op": "remove", "path": "/identity/project"},
+		{"op": "replace", "path": "/project_id", "value": null},
+	])
+	d := authz.decision with input as inp
+	not d.allow
+	d.reasons == [sprintf("server.action lock on server %s needs a project-scoped token", [server_a])]
+}
+
+aksk := {"method": "aksk", "access_key": "AKEXAMPLE", "roles": []}
+
+test_aksk_mapped_key_may_lock if {
+	authz.decision.allow with input as action("lock", null, aksk)
+		with data.ecsgate.access_keys as {"AKEXAMPLE": {"project_id": demo, "roles": ["member"]}}
+}
+
+test_aksk_unmapped_key_may_read_not_lock if {
+	authz.decision.allow with input as read(aksk)
+	d := authz.decision with input as action("lock", null, aksk)
+	not d.allow
+}
+
+test_aksk_unsigned_payload_denied if {
+	inp := json.patch(action("lock", null, aksk), [{"op": "add", "path": "/request/headers/x-sdk-content-sha256", "value": "UNSIGNED-PAYLOAD"}])
+	d := authz.decision with input as inp
+		with data.ecsgate.access_keys as {"AKEXAMPLE": {"project_id": demo, "roles": ["member"]}}
+	not d.allow
+	contains(d.reasons[0], "unsigned payload")
+}
+
+test_batch_lists_every_server if {
+	inp := json.patch(action("os-stop", {"servers": [{"id": "a"}, {"id": "b"}]}, token(["reader"])), [{"op": "replace", "path": "/server_ids", "value": ["a", "b"]}])
+	d := authz.decision with input as inp
+	d.reasons == ["server.action os-stop on server a, b requires role member or admin (caller has: reader)"]
+}

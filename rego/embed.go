@@ -1,0 +1,15 @@
+// Package rego carries the policy ecsgate ships: the Rego modules under
+// ecsgate/ are embedded in the binary and evaluated when a Caddyfile's
+// ecs_policy block names no policy of its own.
+package rego
+
+import "embed"
+
+// FS holds the shipped policy modules and their tests (the loader skips
+// *_test.rego when it builds the query).
+//
+//go:embed ecsgate/*.rego
+var FS embed.FS
+
+// DefaultDecision is the rule the shipped policy answers with.
+const DefaultDecision = "data.ecsgate.authz.decision"
