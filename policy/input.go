@@ -78,6 +78,7 @@ const Redacted = "[REDACTED]"
 // decision records all read the same document.
 var secretHeaders = map[string]bool{
 	"x-auth-token":        true,
+	"x-storage-token":     true,
 	"x-subject-token":     true,
 	"x-service-token":     true,
 	"x-security-token":    true,

@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("ecs_policy", parseCaddyfile)
+	// After forward_auth: tracing, request_body, rewrites and forward_auth
+	// have run, and respond / reverse_proxy have not.
+	httpcaddyfile.RegisterDirectiveOrder("ecs_policy", httpcaddyfile.After, "forward_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var handler Handler
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return &handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	ecs_policy {
+//	    policy           <file-or-dir> ...
+//	    data             <file> ...
+//	    decision         <ref>
+//	    max_body         <size>
+//	    keystone         <url>
+//	    error_format     auto|nova|ecs
+//	    eval_timeout     <duration>
+//	    max_microversion <version>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "policy":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.Policy = append(h.Policy, args...)
+		case "data":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.Data = append(h.Data, args...)
+		case "decision":
+			if !d.AllArgs(&h.Decision) {
+				return d.ArgErr()
+			}
+		case "max_body":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(s)
+			if err != nil || n == 0 {
+				return d.Errf("max_body %q: must be a positive size such as 112KiB", s)
+			}
+			h.MaxBody = int64(n)
+		case "keystone":
+			if !d.AllArgs(&h.Keystone) {
+				return d.ArgErr()
+			}
+		case "error_format":
+			if !d.AllArgs(&h.ErrorFormat) {
+				return d.ArgErr()
+			}
+			switch h.ErrorFormat {
+			case FormatAuto, FormatNova, FormatECS:
+			default:
+				return d.Errf("error_format %q: must be auto, nova or ecs", h.ErrorFormat)
+			}
+		case "eval_timeout":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return d.Errf("eval_timeout %q: must be a positive duration", s)
+			}
+			h.EvalTimeout = caddy.Duration(dur)
+		case "max_microversion":
+			if !d.AllArgs(&h.MaxMicroversion) {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unrecognized ecs_policy subdirective %q", d.Val())
+		}
+	}
+	return nil
+}
