@@ -11,7 +11,7 @@ PKGS      := ./...
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/ecsgate
+	$(GO) build -o $(BIN) ./cmd/ecsgate
 
 ## run: the gateway on 127.0.0.1:8080 in front of the built-in ECS simulator
 run: build
