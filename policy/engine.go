@@ -104,6 +104,11 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	if err != nil {
 		return denyOnError(), fmt.Errorf("building policy input: %w", err)
 	}
+	// A request whose client is gone or whose deadline passed is denied
+	// outright: OPA notices cancellation only at its next check.
+	if err := ctx.Err(); err != nil {
+		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.decision, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(val))

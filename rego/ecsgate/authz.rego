@@ -130,6 +130,20 @@ violations contains msg if {
 	msg := sprintf("%s%s needs a project-scoped token", [subject, target_text])
 }
 
+# Routes outside the servers API that project members may change (Nova's
+# defaults let any user manage their own keypairs). Every other non-server
+# mutation (aggregates, hosts, external events, ...) is an admin's business.
+member_other_routes := {"/os-keypairs", "/os-keypairs/..."}
+
+violations contains msg if {
+	authenticated
+	input.operation == "other"
+	is_mutation
+	not input.api.route in member_other_routes
+	not is_admin
+	msg := sprintf("%s %s is admin-only", [input.request.method, input.api.route])
+}
+
 violations contains msg if {
 	authenticated
 	is_mutation

@@ -17,7 +17,7 @@ token(roles) := {
 
 action(name, args, identity) := {
 	"request": {"method": "POST", "path": sprintf("/v2.1/%s/servers/%s/action", [demo, server_a]), "headers": {}},
-	"api": {"family": "nova", "version": "v2.1", "microversion": "2.1"},
+	"api": {"family": "nova", "version": "v2.1", "microversion": "2.1", "route": "/servers/{server_id}"},
 	"operation": "server.action",
 	"action": {"name": name, "args": args},
 	"server_ids": [server_a],
@@ -27,7 +27,7 @@ action(name, args, identity) := {
 
 read(identity) := {
 	"request": {"method": "GET", "path": sprintf("/v2.1/servers/%s", [server_a]), "headers": {}},
-	"api": {"family": "nova", "version": "v2.1", "microversion": "2.1"},
+	"api": {"family": "nova", "version": "v2.1", "microversion": "2.1", "route": "/servers/{server_id}"},
 	"operation": "server.read",
 	"action": null,
 	"server_ids": [server_a],
@@ -117,10 +117,27 @@ test_other_read_allowed_other_write_needs_member if {
 		{"op": "replace", "path": "/server_ids", "value": []},
 	])
 	authz.decision.allow with input as get
-	post := json.patch(get, [{"op": "replace", "path": "/request/method", "value": "POST"}])
+	post := json.patch(get, [
+		{"op": "replace", "path": "/request/method", "value": "POST"},
+		{"op": "replace", "path": "/api/route", "value": "/os-keypairs"},
+	])
 	d := authz.decision with input as post
 	not d.allow
 	d.reasons == ["other requires role member or admin (caller has: reader)"]
+	authz.decision.allow with input as post with input.identity.roles as ["member"]
+}
+
+test_other_admin_routes_need_admin if {
+	inp := json.patch(read(token(["member"])), [
+		{"op": "replace", "path": "/operation", "value": "other"},
+		{"op": "replace", "path": "/server_ids", "value": []},
+		{"op": "replace", "path": "/request/method", "value": "POST"},
+		{"op": "replace", "path": "/api/route", "value": "/os-server-external-events"},
+	])
+	d := authz.decision with input as inp
+	not d.allow
+	d.reasons == ["POST /os-server-external-events is admin-only"]
+	authz.decision.allow with input as inp with input.identity.roles as ["admin"]
 }
 
 test_domain_scoped_token_cannot_mutate if {
