@@ -83,7 +83,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		fail.write(w)
 		return nil
 	}
-	return next.ServeHTTP(w, r)
+	fail, err = h.forward(w, r, next, h.family(op.Family), op.Microversion)
+	if fail != nil {
+		h.logger.Error("upstream failed before answering",
+			zap.String("decision_id", decisionID), zap.Int("status", fail.status), zap.Error(err))
+		fail.write(w)
+		return nil
+	}
+	return err
 }
 
 // readBody buffers the whole body, up to MaxBody, so the classifier sees

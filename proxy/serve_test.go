@@ -406,3 +406,47 @@ func TestProvisionErrors(t *testing.T) {
 func writeFile(path, content string) error {
 	return osWriteFile(path, bytes.NewBufferString(content).Bytes())
 }
+
+type failingUpstream struct{ status int }
+
+func (f failingUpstream) ServeHTTP(http.ResponseWriter, *http.Request) error {
+	return caddyhttp.Error(f.status, errors.New("dial tcp 127.0.0.1:1: connect: connection refused"))
+}
+
+func TestUpstreamFailureAnsweredInNovaFormat(t *testing.T) {
+	fk := newFakeKeystone(t)
+	h := newHandler(t, &Handler{Keystone: fk.URL + "/v3"})
+	req := caddyhttp.PrepareRequest(actionRequest("tok-dave", "", server1, `{"lock": null}`), caddy.NewReplacer(), nil, &caddyhttp.Server{})
+	rec := httptest.NewRecorder()
+	require.NoError(t, h.ServeHTTP(rec, req, failingUpstream{status: http.StatusBadGateway}))
+	assert.Equal(t, http.StatusBadGateway, rec.Code)
+	fault, code, msg := decodeFault(t, rec)
+	assert.Equal(t, "computeFault", fault)
+	assert.Equal(t, 502, code)
+	assert.NotContains(t, msg, "127.0.0.1", "internal addresses stay in the log")
+	assert.NotEmpty(t, rec.Header().Get("X-Compute-Request-Id"))
+}
+
+type partialUpstream struct{}
+
+func (partialUpstream) ServeHTTP(w http.ResponseWriter, _ *http.Request) error {
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, `{"servers": [`)
+	return caddyhttp.Error(http.StatusBadGateway, errors.New("upstream went away mid-body"))
+}
+
+func TestUpstreamFailureAfterResponseStartedIsNotRewritten(t *testing.T) {
+	h := newHandler(t, &Handler{Policy: []string{writeAllowAll(t)}, Decision: "data.t.allow"})
+	req := caddyhttp.PrepareRequest(httptest.NewRequest(http.MethodGet, "/v2.1/servers", nil), caddy.NewReplacer(), nil, &caddyhttp.Server{})
+	rec := httptest.NewRecorder()
+	err := h.ServeHTTP(rec, req, partialUpstream{})
+	require.Error(t, err, "the error goes back to Caddy, which aborts the connection")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, `{"servers": [`, rec.Body.String())
+}
+
+func writeAllowAll(t *testing.T) string {
+	dir := t.TempDir()
+	require.NoError(t, writeFile(dir+"/p.rego", "package t\nallow := true\n"))
+	return dir
+}
