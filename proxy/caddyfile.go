@@ -1,6 +1,10 @@
 package proxy
 
 import (
+	"fmt"
+	"strconv"
+	"time"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -32,6 +36,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    error_format     auto|nova|ecs
 //	    eval_timeout     <duration>
 //	    max_microversion <version>
+//	    tracing
+//	    decision_log <path> {
+//	        roll_size      <megabytes>
+//	        roll_keep      <count>
+//	        roll_keep_days <days>
+//	        queue_size     <records>
+//	        max_wait       <duration>
+//	    }
+//	    decision_log_service <url>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -93,9 +106,73 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&h.MaxMicroversion) {
 				return d.ArgErr()
 			}
+		case "tracing":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Tracing = true
+		case "decision_log":
+			if err := h.unmarshalDecisionLog(d); err != nil {
+				return err
+			}
+		case "decision_log_service":
+			if !d.AllArgs(&h.DecisionLogService) {
+				return d.ArgErr()
+			}
 		default:
 			return d.Errf("unrecognized ecs_policy subdirective %q", d.Val())
 		}
 	}
 	return nil
+}
+
+func (h *Handler) unmarshalDecisionLog(d *caddyfile.Dispenser) error {
+	dl := &DecisionLog{}
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	dl.Path = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		var arg string
+		if !d.AllArgs(&arg) {
+			return d.ArgErr()
+		}
+		var err error
+		switch name {
+		case "roll_size":
+			dl.RollSizeMB, err = positiveInt(arg)
+		case "roll_keep":
+			dl.RollKeep, err = positiveInt(arg)
+		case "roll_keep_days":
+			dl.RollKeepDays, err = positiveInt(arg)
+		case "queue_size":
+			dl.QueueSize, err = positiveInt(arg)
+		case "max_wait":
+			var dur time.Duration
+			dur, err = caddy.ParseDuration(arg)
+			if err == nil && dur <= 0 {
+				err = fmt.Errorf("must be positive")
+			}
+			dl.MaxWait = caddy.Duration(dur)
+		default:
+			return d.Errf("unrecognized decision_log option %q", name)
+		}
+		if err != nil {
+			return d.Errf("decision_log %s %q: %v", name, arg, err)
+		}
+	}
+	h.DecisionLog = dl
+	return nil
+}
+
+func positiveInt(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("must be a positive integer")
+	}
+	return n, nil
 }

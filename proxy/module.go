@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"time"
@@ -12,11 +13,13 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/ecsgate/ecsgate/internal/identity"
 	"github.com/ecsgate/ecsgate/policy"
 	"github.com/ecsgate/ecsgate/proxy/classify"
+	"github.com/ecsgate/ecsgate/tracing"
 )
 
 func init() {
@@ -68,10 +71,43 @@ type Handler struct {
 	// Huawei documents 2.60).
 	MaxMicroversion string `json:"max_microversion,omitempty"`
 
-	engine     *policy.Engine
-	classifier *classify.Classifier
-	keystone   *identity.Keystone
-	logger     *zap.Logger
+	// Tracing exports decision spans with a provider built from the standard
+	// OTEL_* environment when Caddy's own tracing handler is not in the
+	// route. With Caddy's tracing, its provider records the spans anyway.
+	Tracing bool `json:"tracing,omitempty"`
+
+	// DecisionLog writes one record per decision, in OPA's decision-log
+	// format, to a local JSON-lines file rotated by size.
+	DecisionLog *DecisionLog `json:"decision_log,omitempty"`
+
+	// DecisionLogService sends the records to a remote OPA decision-log
+	// service (OPA's decision_logs plugin) at this URL.
+	DecisionLogService string `json:"decision_log_service,omitempty"`
+
+	engine         *policy.Engine
+	classifier     *classify.Classifier
+	keystone       *identity.Keystone
+	recorder       *tracing.Recorder
+	tracerProvider trace.TracerProvider
+	shutdownTracer func(context.Context) error
+	logger         *zap.Logger
+}
+
+// DecisionLog configures the local decision-record file.
+type DecisionLog struct {
+	// Path of the JSON-lines file.
+	Path string `json:"path,omitempty"`
+	// RollSizeMB rotates the file past this size (default 100).
+	RollSizeMB int `json:"roll_size_mb,omitempty"`
+	// RollKeep is how many rotated files to keep (default: all).
+	RollKeep int `json:"roll_keep,omitempty"`
+	// RollKeepDays deletes rotated files older than this (default: never).
+	RollKeepDays int `json:"roll_keep_days,omitempty"`
+	// QueueSize bounds the records waiting for the writer (default 4096).
+	QueueSize int `json:"queue_size,omitempty"`
+	// MaxWait is how long a request waits for room in a full queue before
+	// it is answered 503 rather than forwarded unrecorded (default 2s).
+	MaxWait caddy.Duration `json:"max_wait,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -121,6 +157,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("keystone: %w", err)
 		}
 	}
+	if err := h.provisionTelemetry(ctx); err != nil {
+		return err
+	}
 	h.logger.Info("policy loaded",
 		zap.String("decision", h.engine.DecisionPath()),
 		zap.String("revision", h.engine.Revision()),
@@ -141,6 +180,9 @@ func (h *Handler) Validate() error {
 	if h.EvalTimeout < 0 {
 		return fmt.Errorf("eval_timeout %s: must be positive", time.Duration(h.EvalTimeout))
 	}
+	if h.DecisionLog != nil && h.DecisionLog.Path == "" {
+		return fmt.Errorf("decision_log: a file path is required")
+	}
 	if h.Keystone != "" {
 		u, err := url.Parse(h.Keystone)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -154,6 +196,7 @@ func (h *Handler) Validate() error {
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 	_ caddyfile.Unmarshaler       = (*Handler)(nil)
 )

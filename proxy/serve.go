@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/google/uuid"
@@ -18,19 +19,77 @@ import (
 	"github.com/ecsgate/ecsgate/internal/identity"
 	"github.com/ecsgate/ecsgate/policy"
 	"github.com/ecsgate/ecsgate/proxy/classify"
+	"github.com/ecsgate/ecsgate/tracing"
 )
 
-// ServeHTTP classifies, identifies, decides and then forwards or answers.
+// ServeHTTP classifies, identifies, decides, records and then forwards or
+// answers. Every request gets a decision id, a span and a record, whether it
+// is allowed, denied or rejected as malformed.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	start := time.Now()
 	decisionID := uuid.NewString()
 	w.Header().Set(HeaderDecisionID, decisionID)
+
+	ctx, span := tracing.StartDecision(r.Context(), h.tracerProvider)
+	rec := &tracing.Record{
+		DecisionID: decisionID,
+		Path:       h.engine.DecisionPath(),
+		Revision:   h.engine.Revision(),
+		RemoteIP:   clientIP(r),
+		Timestamp:  start,
+	}
+	op, fail := h.decide(ctx, r, rec)
+	if fail != nil {
+		rec.Status = fail.status
+	}
+	rec.TotalDuration = time.Since(start)
+	tracing.EndDecision(span, rec)
+
+	// The record is handed over before anything is forwarded: a request
+	// that cannot be recorded is not forwarded (fail closed).
+	if err := h.recorder.Record(rec); err != nil {
+		h.logger.Error("decision record refused; failing closed",
+			zap.String("decision_id", decisionID), zap.Error(err))
+		if fail == nil {
+			fail = &failure{status: http.StatusServiceUnavailable, message: "The decision could not be recorded; try again later.",
+				family: h.family(op.Family), microversion: op.Microversion}
+		}
+	}
+	if fail != nil {
+		fail.write(w)
+		return nil
+	}
+
+	if !signsTraceContext(r.Header) {
+		tracing.Inject(ctx, r.Header)
+	}
+	fail, err := h.forward(w, r, next, h.family(op.Family), op.Microversion)
+	if fail != nil {
+		h.logger.Error("upstream failed before answering",
+			zap.String("decision_id", decisionID), zap.Int("status", fail.status), zap.Error(err))
+		fail.write(w)
+		return nil
+	}
+	return err
+}
+
+// decide runs the four steps and fills rec. A non-nil failure is the answer
+// to send instead of forwarding.
+func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Record) (classify.Operation, *failure) {
+	in := &policy.Input{Request: policy.Request{
+		ID:       rec.DecisionID,
+		Method:   r.Method,
+		Path:     r.URL.EscapedPath(),
+		Query:    r.URL.RawQuery,
+		RemoteIP: rec.RemoteIP,
+	}}
+	rec.Input = in
 
 	body, fail := h.readBody(r)
 	if fail != nil {
 		fail.family = h.family(familyOfPath(r.URL.Path))
-		h.logRejection(r, decisionID, fail, "body")
-		fail.write(w)
-		return nil
+		h.reject(rec, in, r.Header, fail, "body")
+		return classify.Operation{}, fail
 	}
 
 	op, err := h.classifier.Classify(&classify.Request{
@@ -41,56 +100,94 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		Body:     body,
 	})
 	if err != nil {
-		var rej *classify.Rejection
-		if !errors.As(err, &rej) {
+		rej, ok := err.(*classify.Rejection)
+		if !ok {
 			rej = &classify.Rejection{Status: http.StatusBadRequest, Message: "The request could not be classified.", Reason: "unclassified"}
 		}
 		fail := &failure{status: rej.Status, message: rej.Message, family: h.family(rej.Family)}
-		h.logRejection(r, decisionID, fail, rej.Reason)
-		fail.write(w)
-		return nil
+		h.reject(rec, in, r.Header, fail, rej.Reason)
+		return op, fail
+	}
+	in.API = policy.API{Family: op.Family, Version: op.Version, Microversion: op.Microversion, Route: op.Route}
+	in.Operation = op.Name
+	in.ServerIDs = op.ServerIDs
+	in.ProjectID = op.ProjectID
+	if op.Action != nil {
+		in.Action = &policy.Action{Name: op.Action.Name, Args: op.Action.Args}
 	}
 
-	caller, fail := h.identify(r.Context(), r.Header)
+	identityStart := time.Now()
+	caller, cacheHit, fail := h.identify(ctx, r.Header)
+	rec.IdentityDuration = time.Since(identityStart)
+	rec.IdentityCacheHit = cacheHit
+	in.Identity = caller
 	if fail != nil {
 		fail.family = h.family(op.Family)
 		fail.microversion = op.Microversion
-		h.logRejection(r, decisionID, fail, "identity")
-		fail.write(w)
-		return nil
+		if fail.status >= 500 {
+			rec.Err, rec.ErrKind = fail.message, "identity"
+		}
+		h.reject(rec, in, r.Header, fail, "identity")
+		return op, fail
 	}
+	in.Request.Headers = policy.Headers(r.Header)
 
-	in := h.input(r, decisionID, &op, caller)
-	decision, err := h.engine.Decide(r.Context(), in)
+	evalStart := time.Now()
+	decision, err := h.engine.Decide(ctx, in)
+	rec.EvalDuration = time.Since(evalStart)
+	rec.Result = &decision
 	if err != nil {
+		rec.Err, rec.ErrKind = err.Error(), evaluationErrorKind(err)
 		h.logger.Error("policy evaluation failed; denying",
-			zap.String("decision_id", decisionID), zap.Error(err))
+			zap.String("decision_id", rec.DecisionID), zap.Error(err))
 	}
-	for k, v := range decision.Headers {
-		w.Header().Set(k, v)
+	if decision.Allow {
+		return op, nil
 	}
-	if !decision.Allow {
-		fail := &failure{
-			status:       decision.Status,
-			message:      denialMessage(decision.Reasons),
-			family:       h.family(op.Family),
-			microversion: op.Microversion,
-		}
-		if ce := h.logger.Check(zapcore.InfoLevel, "request denied"); ce != nil {
-			ce.Write(zap.String("decision_id", decisionID), zap.String("operation", op.Name),
-				zap.Strings("server_ids", op.ServerIDs), zap.Strings("reasons", decision.Reasons))
-		}
-		fail.write(w)
-		return nil
+	if ce := h.logger.Check(zapcore.InfoLevel, "request denied"); ce != nil {
+		ce.Write(zap.String("decision_id", rec.DecisionID), zap.String("operation", op.Name),
+			zap.Strings("server_ids", op.ServerIDs), zap.Strings("reasons", decision.Reasons))
 	}
-	fail, err = h.forward(w, r, next, h.family(op.Family), op.Microversion)
-	if fail != nil {
-		h.logger.Error("upstream failed before answering",
-			zap.String("decision_id", decisionID), zap.Int("status", fail.status), zap.Error(err))
-		fail.write(w)
-		return nil
+	return op, &failure{
+		status:       decision.Status,
+		message:      denialMessage(decision.Reasons),
+		family:       h.family(op.Family),
+		microversion: op.Microversion,
+		headers:      decision.Headers,
 	}
-	return err
+}
+
+// reject records a request answered before the policy could decide.
+func (h *Handler) reject(rec *tracing.Record, in *policy.Input, hdr http.Header, f *failure, reason string) {
+	if in.Request.Headers == nil {
+		in.Request.Headers = policy.Headers(hdr)
+	}
+	rec.Rejected = reason
+	rec.Result = &policy.Decision{Allow: false, Reasons: []string{f.message}, Status: f.status}
+	if ce := h.logger.Check(zapcore.InfoLevel, "request rejected"); ce != nil {
+		ce.Write(zap.String("decision_id", rec.DecisionID), zap.String("method", in.Request.Method),
+			zap.Int("status", f.status), zap.String("reason", reason), zap.String("message", f.message))
+	}
+}
+
+func evaluationErrorKind(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, policy.ErrInvalidDecision):
+		return "invalid_decision"
+	default:
+		return "evaluation"
+	}
+}
+
+// signsTraceContext reports whether an AK/SK signature covers the trace
+// headers: re-injecting them would break the signature upstream.
+func signsTraceContext(h http.Header) bool {
+	authz := h.Get("Authorization")
+	return authz != "" && (strings.Contains(authz, "traceparent") || strings.Contains(authz, "tracestate") || strings.Contains(authz, "baggage"))
 }
 
 // readBody buffers the whole body, up to MaxBody, so the classifier sees
@@ -140,40 +237,40 @@ func (h *Handler) readBody(r *http.Request) ([]byte, *failure) {
 // Keystone) or an AK/SK Authorization header (parsed, never verified here: the
 // upstream's API gateway holds the secret key). Identity headers a client
 // could forge are stripped before policy or upstream see them.
-func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identity, *failure) {
+func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identity, bool, *failure) {
 	token, _, err := identity.TokenFromHeader(hdr)
 	if err != nil {
 		identity.StripSpoofable(hdr, false)
-		return nil, &failure{status: http.StatusBadRequest, message: "Send exactly one X-Auth-Token header."}
+		return nil, false, &failure{status: http.StatusBadRequest, message: "Send exactly one X-Auth-Token header."}
 	}
 	authz := hdr.Get("Authorization")
 	if token != "" && authz != "" {
 		identity.StripSpoofable(hdr, false)
-		return nil, &failure{status: http.StatusBadRequest, message: "Send either X-Auth-Token or an Authorization signature, not both."}
+		return nil, false, &failure{status: http.StatusBadRequest, message: "Send either X-Auth-Token or an Authorization signature, not both."}
 	}
 	if authz != "" {
 		sig, err := identity.ParseSDKHMAC(authz)
 		keepProject := err == nil && sig.Signs("x-project-id")
 		identity.StripSpoofable(hdr, keepProject)
 		if err != nil {
-			return nil, &failure{status: http.StatusBadRequest, message: "Malformed Authorization header: only SDK-HMAC-SHA256 signatures are accepted."}
+			return nil, false, &failure{status: http.StatusBadRequest, message: "Malformed Authorization header: only SDK-HMAC-SHA256 signatures are accepted."}
 		}
 		id := policyIdentity(identity.AKSKIdentity(sig))
 		if keepProject {
 			id.Project = &policy.Scope{ID: hdr.Get("X-Project-Id")}
 		}
-		return id, nil
+		return id, false, nil
 	}
 	identity.StripSpoofable(hdr, false)
 	if token == "" || h.keystone == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	id, _, err := h.keystone.Validate(ctx, token)
+	id, cacheHit, err := h.keystone.Validate(ctx, token)
 	if err != nil {
 		h.logger.Warn("identity service unavailable; denying", zap.Error(err))
-		return nil, &failure{status: http.StatusServiceUnavailable, message: "The identity service is temporarily unavailable."}
+		return nil, false, &failure{status: http.StatusServiceUnavailable, message: "The identity service is temporarily unavailable."}
 	}
-	return policyIdentity(id), nil
+	return policyIdentity(id), cacheHit, nil
 }
 
 func policyIdentity(id *identity.Identity) *policy.Identity {
@@ -193,33 +290,6 @@ func policyIdentity(id *identity.Identity) *policy.Identity {
 			Domain: policy.Ref{ID: id.Project.Domain.ID, Name: id.Project.Domain.Name}}
 	}
 	return out
-}
-
-func (h *Handler) input(r *http.Request, decisionID string, op *classify.Operation, caller *policy.Identity) *policy.Input {
-	in := &policy.Input{
-		Request: policy.Request{
-			ID:       decisionID,
-			Method:   r.Method,
-			Path:     r.URL.EscapedPath(),
-			Query:    r.URL.RawQuery,
-			Headers:  policy.Headers(r.Header),
-			RemoteIP: clientIP(r),
-		},
-		API: policy.API{
-			Family:       op.Family,
-			Version:      op.Version,
-			Microversion: op.Microversion,
-			Route:        op.Route,
-		},
-		Operation: op.Name,
-		ServerIDs: op.ServerIDs,
-		ProjectID: op.ProjectID,
-		Identity:  caller,
-	}
-	if op.Action != nil {
-		in.Action = &policy.Action{Name: op.Action.Name, Args: op.Action.Args}
-	}
-	return in
 }
 
 func clientIP(r *http.Request) string {
@@ -252,11 +322,4 @@ func familyOfPath(path string) string {
 		return FormatECS
 	}
 	return FormatNova
-}
-
-func (h *Handler) logRejection(r *http.Request, decisionID string, f *failure, reason string) {
-	if ce := h.logger.Check(zapcore.InfoLevel, "request rejected"); ce != nil {
-		ce.Write(zap.String("decision_id", decisionID), zap.String("method", r.Method),
-			zap.Int("status", f.status), zap.String("reason", reason), zap.String("message", f.message))
-	}
 }

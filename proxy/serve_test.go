@@ -62,7 +62,7 @@ func newFakeKeystone(t *testing.T) *fakeKeystone {
 		}
 		body, _ := json.Marshal(map[string]any{"token": map[string]any{
 			"methods":    []string{"password"},
-			"user":       map[string]any{"id": "u-" + tok, "name": strings.TrimPrefix(tok, "tok-"), "domain": map[string]string{"id": "default", "name": "Default"}},
+			"user":       map[string]any{"id": "u-" + strings.TrimPrefix(tok, "tok-"), "name": strings.TrimPrefix(tok, "tok-"), "domain": map[string]string{"id": "default", "name": "Default"}},
 			"project":    map[string]any{"id": demoProject, "name": "demo", "domain": map[string]string{"id": "default", "name": "Default"}},
 			"roles":      rs,
 			"expires_at": time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05.000000Z"),
