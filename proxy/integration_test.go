@@ -62,13 +62,13 @@ func simReset(t *testing.T) {
 }
 
 type simRequest struct {
-	Method           string   `json:"method"`
-	Path             string   `json:"path"`
-	BodySHA256       string   `json:"body_sha256"`
-	BodyLength       int      `json:"body_length"`
-	ContentLength    string   `json:"content_length"`
-	TransferEncoding []string `json:"transfer_encoding"`
-	Headers          map[string][]string
+	Headers          map[string][]string `json:"headers"`
+	Method           string              `json:"method"`
+	Path             string              `json:"path"`
+	BodySHA256       string              `json:"body_sha256"`
+	BodyLength       int                 `json:"body_length"`
+	ContentLength    string              `json:"content_length"`
+	TransferEncoding []string            `json:"transfer_encoding"`
 }
 
 // upstreamSaw lists the requests that reached the simulator, i.e. what the

@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -30,7 +32,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	decisionID := uuid.NewString()
 	w.Header().Set(HeaderDecisionID, decisionID)
 
-	ctx, span := tracing.StartDecision(r.Context(), h.tracerProvider)
+	ctx, span := tracing.StartDecision(incomingTraceContext(r), h.tracerProvider)
 	rec := &tracing.Record{
 		DecisionID: decisionID,
 		Path:       h.engine.DecisionPath(),
@@ -181,6 +183,17 @@ func evaluationErrorKind(err error) string {
 	default:
 		return "evaluation"
 	}
+}
+
+// incomingTraceContext continues the caller's trace when Caddy's tracing
+// handler has not already done so: the decision span (or, with tracing off,
+// the record) then carries the caller's trace id.
+func incomingTraceContext(r *http.Request) context.Context {
+	ctx := r.Context()
+	if _, ok := r.Header["Traceparent"]; !ok || trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	return tracing.Propagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
 }
 
 // signsTraceContext reports whether an AK/SK signature covers the trace

@@ -1,97 +1,26 @@
 package tracing
 
 import (
-	"compress/gzip"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/ecsgate/ecsgate/internal/otlptest"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 )
-
-// otlpReceiver is a minimal OTLP/HTTP (protobuf) trace receiver.
-type otlpReceiver struct {
-	mu       sync.Mutex
-	requests []*coltracepb.ExportTraceServiceRequest
-}
-
-func (rc *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
-		http.Error(w, "unexpected "+r.Method+" "+r.URL.Path+" "+r.Header.Get("Content-Type"), http.StatusBadRequest)
-		return
-	}
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		gz, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = gz
-	}
-	data, err := io.ReadAll(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	req := &coltracepb.ExportTraceServiceRequest{}
-	if err := proto.Unmarshal(data, req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	rc.mu.Lock()
-	rc.requests = append(rc.requests, req)
-	rc.mu.Unlock()
-	resp, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(resp)
-}
-
-type receivedSpan struct {
-	span     *tracepb.Span
-	resource []*commonpb.KeyValue
-}
-
-func (rc *otlpReceiver) spans() map[string]receivedSpan {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	out := map[string]receivedSpan{}
-	for _, req := range rc.requests {
-		for _, rs := range req.GetResourceSpans() {
-			for _, ss := range rs.GetScopeSpans() {
-				for _, s := range ss.GetSpans() {
-					out[s.GetName()] = receivedSpan{s, rs.GetResource().GetAttributes()}
-				}
-			}
-		}
-	}
-	return out
-}
-
-func kvs(list []*commonpb.KeyValue) map[string]*commonpb.AnyValue {
-	m := map[string]*commonpb.AnyValue{}
-	for _, kv := range list {
-		m[kv.GetKey()] = kv.GetValue()
-	}
-	return m
-}
 
 // TestProviderExportsOverOTLPHTTP exports for real: autoexport builds the
 // otlptracehttp exporter from the environment, the receiver decodes the
 // protobuf.
 func TestProviderExportsOverOTLPHTTP(t *testing.T) {
-	rc := &otlpReceiver{}
+	rc := &otlptest.Receiver{}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
@@ -113,10 +42,10 @@ func TestProviderExportsOverOTLPHTTP(t *testing.T) {
 	parent.End()
 	require.NoError(t, shutdown(ctx), "shutdown flushes the batch")
 
-	got := rc.spans()
+	got := rc.Spans()
 	require.Contains(t, got, SpanName)
 	require.Contains(t, got, "handler")
-	dec, par := got[SpanName].span, got["handler"].span
+	dec, par := got[SpanName].Span, got["handler"].Span
 	assert.Equal(t, par.GetSpanId(), dec.GetParentSpanId(), "child of the parent span")
 	assert.Equal(t, par.GetTraceId(), dec.GetTraceId())
 	sc := span.SpanContext()
@@ -126,7 +55,7 @@ func TestProviderExportsOverOTLPHTTP(t *testing.T) {
 	assert.Equal(t, sid[:], dec.GetSpanId())
 	assert.Equal(t, tracepb.Span_SPAN_KIND_INTERNAL, dec.GetKind())
 
-	a := kvs(dec.GetAttributes())
+	a := otlptest.Attributes(dec.GetAttributes())
 	assert.Equal(t, "d-it", a[string(AttrDecisionID)].GetStringValue())
 	assert.False(t, a[string(AttrAllow)].GetBoolValue())
 	assert.Equal(t, "deny", a[string(AttrResult)].GetStringValue())
@@ -142,14 +71,14 @@ func TestProviderExportsOverOTLPHTTP(t *testing.T) {
 		assert.NotContains(t, v.String(), secret, k)
 	}
 
-	res := kvs(got[SpanName].resource)
+	res := otlptest.Attributes(got[SpanName].Resource)
 	assert.Equal(t, "ecsgate-it", res["service.name"].GetStringValue())
 	assert.Equal(t, "test", res["deployment.environment.name"].GetStringValue())
 	assert.Equal(t, "opentelemetry", res["telemetry.sdk.name"].GetStringValue())
 }
 
 func TestProviderServiceNameFromEnv(t *testing.T) {
-	rc := &otlpReceiver{}
+	rc := &otlptest.Receiver{}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
@@ -161,7 +90,7 @@ func TestProviderServiceNameFromEnv(t *testing.T) {
 	_, span := StartDecision(context.Background(), tp)
 	EndDecision(span, testRecord("d"))
 	require.NoError(t, shutdown(context.Background()))
-	assert.Equal(t, "from-env", kvs(rc.spans()[SpanName].resource)["service.name"].GetStringValue())
+	assert.Equal(t, "from-env", otlptest.Attributes(rc.Spans()[SpanName].Resource)["service.name"].GetStringValue())
 }
 
 func TestProviderNone(t *testing.T) {
