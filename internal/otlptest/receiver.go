@@ -84,3 +84,22 @@ func Attributes(list []*commonpb.KeyValue) map[string]*commonpb.AnyValue {
 	}
 	return m
 }
+
+// Count returns how many spans named name were received.
+func (rc *Receiver) Count(name string) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for _, req := range rc.requests {
+		for _, rs := range req.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				for _, s := range ss.GetSpans() {
+					if s.GetName() == name {
+						n++
+					}
+				}
+			}
+		}
+	}
+	return n
+}
