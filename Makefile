@@ -23,6 +23,11 @@ test: lint policy-test test-go fuzz-short
 test-go:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
+## test-e2e: the real binary in front of a real Keystone + nova-api (Debian
+## packages, installed on first run; see test/openstack and test/e2e)
+test-e2e:
+	bash test/e2e/run.sh
+
 ## policy-test: the shipped Rego policy, formatted, strictly checked and tested
 policy-test:
 	$(GO) tool opa fmt --list --fail rego/

@@ -1,0 +1,30 @@
+// Package e2e proves ecsgate against the real thing: the built bin/ecsgate
+// binary in front of a real Keystone 22 and nova-api 26 (test/openstack).
+//
+// The tests carry the build tag e2e, so `go test ./...` skips them. Run them
+// with `bash test/e2e/run.sh` (brings the stack up, builds the binary, runs
+// `go test -tags e2e ./test/e2e/`), or by hand once the stack is up:
+//
+//	go build -o bin/ecsgate ./cmd/ecsgate
+//	go test -tags e2e -count=1 -v ./test/e2e/
+//
+// TestMain starts bin/ecsgate (ECSGATE_BIN, default ../../bin/ecsgate) with a
+// generated Caddyfile, all on 127.0.0.1:
+//
+//	:18080  shipped policy, identity from Keystone      -> nova-api :8774
+//	:18081  deny-all-mutations policy (written by the test, custom decision)
+//	:18082  Keystone unreachable (a closed port)        -> nova-api
+//	:18083  Keystone that answers too slowly (httptest) -> nova-api
+//	:18084  Keystone that answers 200 "not json"        -> nova-api
+//	:18085  shipped policy                              -> a closed port
+//	admin   localhost:2399
+//
+// and stops exactly that process at the end. Environment:
+//
+//	ECSGATE_BIN       the binary to run (default ../../bin/ecsgate)
+//	ECSGATE_OS_STATE  the stack's state dir (default /tmp/ecsgate-openstack)
+//	E2E_KEEP=1        keep the temp dir (Caddyfile, policy, gateway log)
+//	E2E_TABLE=<file>  also write the differential table there
+//	E2E_DELETE=0      skip the server-deletion variants of the differential
+//	                  test (each deletion Nova executes costs ~7 s of reseeding)
+package e2e
