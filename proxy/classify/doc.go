@@ -151,7 +151,10 @@
 //     merely contains the text is refused too;
 //   - X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override or any header
 //     whose name contains "method-override";
-//   - any header name with '_': WSGI servers merge it into the dashed name;
+//   - any header name with '_': WSGI servers merge it into the dashed name
+//     (Caddy's server already drops such headers unless configured to keep
+//     them, so then neither the classifier nor the upstream sees them; this
+//     rule covers servers that keep them);
 //   - a repeated X-Auth-Token, Authorization, OpenStack-API-Version,
 //     X-OpenStack-Nova-API-Version, X-Project-Id, X-Sdk-Date,
 //     X-Security-Token, X-Sdk-Content-Sha256, X-Service-Token, Content-Type,
