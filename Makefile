@@ -53,5 +53,10 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 	$(GO) tool opa fmt -w rego/
 
+## bench: wrk on loopback: direct upstream vs reverse_proxy vs ecs_policy,
+## interleaved rounds (see bench/README.md)
+bench:
+	bash bench/run.sh
+
 clean:
 	rm -rf bin

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Decision is what the policy said about one request.
@@ -28,6 +30,108 @@ var ErrInvalidDecision = errors.New("policy decision is neither a boolean nor an
 // input: fail closed, with a reason the caller can act on.
 func Undefined() Decision {
 	return Decision{Allow: false, Reasons: []string{"policy decision is undefined (denied by default)"}, Status: http.StatusForbidden}
+}
+
+// Keys of a decision object.
+var (
+	decisionAllow   = ast.StringTerm("allow")
+	decisionReasons = ast.StringTerm("reasons")
+	decisionStatus  = ast.StringTerm("status")
+	decisionHeaders = ast.StringTerm("headers")
+)
+
+// decisionFromValue reads the decision straight from OPA's value. The shapes
+// policies return (a boolean; an object whose reasons are an array of
+// strings, a string or null, whose status is a number and whose headers map
+// strings to strings) are read in place; anything else is converted to Go
+// values and judged by decisionFromResult, so both paths agree by
+// construction.
+func decisionFromValue(v ast.Value) (Decision, error) {
+	switch r := v.(type) {
+	case ast.Boolean:
+		return Decision{Allow: bool(r), Status: denyStatus(bool(r), 0)}, nil
+	case ast.Object:
+		if d, ok := simpleDecision(r); ok {
+			return d, nil
+		}
+	}
+	x, err := ast.JSON(v)
+	if err != nil {
+		return Decision{}, fmt.Errorf("%w: %w", ErrInvalidDecision, err)
+	}
+	return decisionFromResult(x)
+}
+
+// simpleDecision reads the common object shapes; ok is false when the
+// object needs the general path (including every invalid one).
+func simpleDecision(obj ast.Object) (d Decision, ok bool) {
+	allow, ok := termValue(obj, decisionAllow).(ast.Boolean)
+	if !ok {
+		return Decision{}, false
+	}
+	d.Allow = bool(allow)
+	switch reasons := termValue(obj, decisionReasons).(type) {
+	case nil, ast.Null:
+	case ast.String:
+		d.Reasons = []string{string(reasons)}
+	case *ast.Array:
+		if reasons.Len() > 0 {
+			d.Reasons = make([]string, reasons.Len())
+			for i := range reasons.Len() {
+				s, ok := reasons.Elem(i).Value.(ast.String)
+				if !ok {
+					return Decision{}, false
+				}
+				d.Reasons[i] = string(s)
+			}
+		} else {
+			// decisionFromResult keeps an empty, non-nil slice.
+			d.Reasons = []string{}
+		}
+	default:
+		return Decision{}, false
+	}
+	status := 0
+	switch s := termValue(obj, decisionStatus).(type) {
+	case nil, ast.Null:
+	case ast.Number:
+		n, ok := s.Int64()
+		if !ok {
+			return Decision{}, false
+		}
+		status = int(n)
+	default:
+		return Decision{}, false
+	}
+	d.Status = denyStatus(d.Allow, status)
+	switch h := termValue(obj, decisionHeaders).(type) {
+	case nil, ast.Null:
+	case ast.Object:
+		d.Headers = make(map[string]string, h.Len())
+		simple := true
+		h.Foreach(func(k, v *ast.Term) {
+			name, ok1 := k.Value.(ast.String)
+			value, ok2 := v.Value.(ast.String)
+			if !ok1 || !ok2 || !validHeader(string(name), string(value)) {
+				simple = false
+				return
+			}
+			d.Headers[textproto.CanonicalMIMEHeaderKey(string(name))] = string(value)
+		})
+		if !simple {
+			return Decision{}, false
+		}
+	default:
+		return Decision{}, false
+	}
+	return d, true
+}
+
+func termValue(obj ast.Object, key *ast.Term) ast.Value {
+	if t := obj.Get(key); t != nil {
+		return t.Value
+	}
+	return nil
 }
 
 // decisionFromResult interprets a boolean or an opa-envoy-plugin style object

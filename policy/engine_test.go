@@ -129,7 +129,7 @@ decision if count([x | some x in numbers.range(1, 100000000)]) > 0`)
 	require.NoError(t, err)
 	start := time.Now()
 	d, err := e.Decide(t.Context(), unlockInput())
-	require.Error(t, err)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.False(t, d.Allow)
 	assert.Less(t, time.Since(start), 5*time.Second, "the timeout must stop evaluation")
 }
@@ -140,8 +140,22 @@ func TestCancelledRequestDenies(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	d, err := e.Decide(ctx, unlockInput("admin"))
-	require.Error(t, err)
+	require.ErrorIs(t, err, context.Canceled)
 	assert.False(t, d.Allow)
+}
+
+func TestRequestCancelledDuringEvaluationDenies(t *testing.T) {
+	dir := writePolicy(t, `package t
+decision if count([x | some x in numbers.range(1, 100000000)]) > 0`)
+	e, err := policy.New(t.Context(), policy.Options{Policies: []string{dir}, Decision: "data.t.decision", Timeout: time.Minute})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	d, err := e.Decide(ctx, unlockInput())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.False(t, d.Allow)
+	assert.Less(t, time.Since(start), 5*time.Second, "the request's end must stop evaluation")
 }
 
 func TestLoadErrorsNameFileAndLine(t *testing.T) {

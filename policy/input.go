@@ -5,9 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/util"
 )
 
 // Input is the document a policy sees as `input`. Its shape is a public
@@ -98,7 +95,10 @@ func IsSecretHeader(name string) bool {
 func Headers(h http.Header) map[string]string {
 	out := make(map[string]string, len(h))
 	for name, values := range h {
-		lower := strings.ToLower(name)
+		lower, ok := lowerHeaderNames[name]
+		if !ok {
+			lower = strings.ToLower(name)
+		}
 		if secretHeaders[lower] {
 			out[lower] = Redacted
 			continue
@@ -108,112 +108,22 @@ func Headers(h http.Header) map[string]string {
 	return out
 }
 
-// Value builds the input as an OPA value directly, sparing the evaluator a
-// round trip through map[string]any.
-func (in *Input) Value() (ast.Value, error) {
-	action := ast.NullTerm()
-	if in.Action != nil {
-		args, err := jsonTerm(in.Action.Args)
-		if err != nil {
-			return nil, err
-		}
-		action = ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("name"), ast.StringTerm(in.Action.Name)),
-			ast.Item(ast.InternedTerm("args"), args),
-		)
-	}
-	return ast.NewObject(
-		ast.Item(ast.InternedTerm("request"), in.Request.term()),
-		ast.Item(ast.InternedTerm("api"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("family"), ast.StringTerm(in.API.Family)),
-			ast.Item(ast.InternedTerm("version"), ast.StringTerm(in.API.Version)),
-			ast.Item(ast.InternedTerm("microversion"), ast.StringTerm(in.API.Microversion)),
-			ast.Item(ast.InternedTerm("route"), ast.StringTerm(in.API.Route)),
-		)),
-		ast.Item(ast.InternedTerm("operation"), ast.StringTerm(in.Operation)),
-		ast.Item(ast.InternedTerm("action"), action),
-		ast.Item(ast.InternedTerm("server_ids"), stringsTerm(in.ServerIDs)),
-		ast.Item(ast.InternedTerm("project_id"), nullableString(in.ProjectID)),
-		ast.Item(ast.InternedTerm("identity"), in.Identity.term()),
-	), nil
+// commonHeaders are headers most requests carry. Their lower-case names and
+// their OPA terms are made once instead of per request.
+var commonHeaders = []string{
+	"accept", "accept-encoding", "authorization", "connection", "content-length",
+	"content-type", "cookie", "host", "openstack-api-version", "traceparent",
+	"tracestate", "user-agent", "x-auth-token", "x-forwarded-for", "x-forwarded-host",
+	"x-forwarded-proto", "x-openstack-nova-api-version", "x-openstack-request-id",
+	"x-project-id", "x-sdk-content-sha256", "x-sdk-date",
 }
 
-func (r *Request) term() *ast.Term {
-	headers := make([][2]*ast.Term, 0, len(r.Headers))
-	for k, v := range r.Headers {
-		headers = append(headers, ast.Item(ast.StringTerm(k), ast.StringTerm(v)))
+// lowerHeaderNames maps net/http's canonical form of the common headers to
+// their lower-case names.
+var lowerHeaderNames = func() map[string]string {
+	m := make(map[string]string, len(commonHeaders))
+	for _, name := range commonHeaders {
+		m[http.CanonicalHeaderKey(name)] = name
 	}
-	return ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("id"), ast.StringTerm(r.ID)),
-		ast.Item(ast.InternedTerm("method"), ast.StringTerm(r.Method)),
-		ast.Item(ast.InternedTerm("path"), ast.StringTerm(r.Path)),
-		ast.Item(ast.InternedTerm("query"), ast.StringTerm(r.Query)),
-		ast.Item(ast.InternedTerm("headers"), ast.ObjectTerm(headers...)),
-		ast.Item(ast.InternedTerm("remote_ip"), ast.StringTerm(r.RemoteIP)),
-	)
-}
-
-func (id *Identity) term() *ast.Term {
-	if id == nil {
-		return ast.NullTerm()
-	}
-	project := ast.NullTerm()
-	if id.Project != nil {
-		project = id.Project.term()
-	}
-	expires := ast.NullTerm()
-	if !id.ExpiresAt.IsZero() {
-		expires = ast.StringTerm(id.ExpiresAt.UTC().Format(time.RFC3339))
-	}
-	return ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("method"), ast.StringTerm(id.Method)),
-		ast.Item(ast.InternedTerm("user"), id.User.term()),
-		ast.Item(ast.InternedTerm("project"), project),
-		ast.Item(ast.InternedTerm("roles"), stringsTerm(id.Roles)),
-		ast.Item(ast.InternedTerm("expires_at"), expires),
-		ast.Item(ast.InternedTerm("access_key"), nullableString(id.AccessKey)),
-	)
-}
-
-func (s *Scope) term() *ast.Term {
-	return ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("id"), ast.StringTerm(s.ID)),
-		ast.Item(ast.InternedTerm("name"), ast.StringTerm(s.Name)),
-		ast.Item(ast.InternedTerm("domain"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("id"), ast.StringTerm(s.Domain.ID)),
-			ast.Item(ast.InternedTerm("name"), ast.StringTerm(s.Domain.Name)),
-		)),
-	)
-}
-
-func stringsTerm(ss []string) *ast.Term {
-	terms := make([]*ast.Term, len(ss))
-	for i, s := range ss {
-		terms[i] = ast.StringTerm(s)
-	}
-	return ast.ArrayTerm(terms...)
-}
-
-func nullableString(s string) *ast.Term {
-	if s == "" {
-		return ast.NullTerm()
-	}
-	return ast.StringTerm(s)
-}
-
-// jsonTerm converts the raw action value. `null` is by far the most common
-// argument (lock, unlock, os-start...), so it skips the decoder.
-func jsonTerm(raw json.RawMessage) (*ast.Term, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ast.NullTerm(), nil
-	}
-	var v any
-	if err := util.UnmarshalJSON(raw, &v); err != nil {
-		return nil, err
-	}
-	val, err := ast.InterfaceToValue(v)
-	if err != nil {
-		return nil, err
-	}
-	return ast.NewTerm(val), nil
-}
+	return m
+}()

@@ -17,6 +17,7 @@ import (
 // The whole ecs_policy handler on the request `make bench` sends: POST
 // {"unlock": null} with a token whose identity is already cached, a no-op
 // next handler. Run: go test -run '^$' -bench ServeHTTP -benchmem ./proxy/
+// (bench/README.md).
 
 // benchHandler provisions a handler validating tokens against a stub
 // Keystone (the same answers as newFakeKeystone, which needs a *testing.T).
@@ -48,6 +49,7 @@ func benchHandler(b *testing.B) *Handler {
 	err = h.Provision(ctx)
 	os.Stderr = stderr
 	require.NoError(b, err)
+	b.Cleanup(func() { _ = h.Cleanup() })
 	require.NoError(b, h.Validate())
 	return h
 }
@@ -89,7 +91,9 @@ func (w *discardWriter) WriteHeader(status int)      { w.status = status }
 func benchRequest(token, body string) func() *http.Request {
 	tmpl := httptest.NewRequest(http.MethodPost, "/v2.1/"+demoProject+"/servers/"+server1+"/action", nil)
 	tmpl.Header.Set("Content-Type", "application/json")
-	tmpl.Header.Set("X-Auth-Token", token)
+	if token != "" {
+		tmpl.Header.Set("X-Auth-Token", token)
+	}
 	tmpl.Header.Set("User-Agent", "wrk")
 	tmpl.Header.Set("Accept", "*/*")
 	tmpl = caddyhttp.PrepareRequest(tmpl, caddy.NewReplacer(), nil, &caddyhttp.Server{})
@@ -103,29 +107,38 @@ func benchRequest(token, body string) func() *http.Request {
 	}
 }
 
-func benchServe(b *testing.B, token string, want int) {
-	h := benchHandler(b)
-	next := benchRequest(token, `{"unlock": null}`)
-	w := &discardWriter{h: http.Header{}}
-	// Warm the identity cache.
-	require.NoError(b, h.ServeHTTP(w, next(), nopNext{}))
-	require.Equal(b, want, w.status)
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		w.status = 0
-		if err := h.ServeHTTP(w, next(), nopNext{}); err != nil || w.status != want {
-			b.Fatal(err, w.status)
-		}
+// BenchmarkServeHTTP is the whole handler, identity cached, next a no-op.
+func BenchmarkServeHTTP(b *testing.B) {
+	for _, bc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"allow", "tok-dave", http.StatusAccepted},  // member + ecs_unlocker
+		{"deny", "tok-alice", http.StatusForbidden}, // member only
+		{"no-token", "", http.StatusForbidden},      // unauthenticated
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := benchHandler(b)
+			next := benchRequest(bc.token, `{"unlock": null}`)
+			w := &discardWriter{h: http.Header{}}
+			// Warm the identity cache.
+			require.NoError(b, h.ServeHTTP(w, next(), nopNext{}))
+			require.Equal(b, bc.want, w.status)
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				w.status = 0
+				if err := h.ServeHTTP(w, next(), nopNext{}); err != nil || w.status != bc.want {
+					b.Fatal(err, w.status)
+				}
+			}
+		})
 	}
 }
 
-func BenchmarkServeHTTPAllow(b *testing.B) { benchServe(b, "tok-dave", http.StatusAccepted) }
-
-func BenchmarkServeHTTPDeny(b *testing.B) { benchServe(b, "tok-alice", http.StatusForbidden) }
-
-// BenchmarkServeHTTPAllowParallel runs the allow path on every CPU, as wrk does.
-func BenchmarkServeHTTPAllowParallel(b *testing.B) {
+// BenchmarkServeHTTPParallel runs the allowed request on every CPU, as wrk
+// does.
+func BenchmarkServeHTTPParallel(b *testing.B) {
 	h := benchHandler(b)
 	next := benchRequest("tok-dave", `{"unlock": null}`)
 	require.NoError(b, h.ServeHTTP(&discardWriter{h: http.Header{}}, next(), nopNext{}))

@@ -176,3 +176,88 @@ test_batch_lists_every_server if {
 	d := authz.decision with input as inp
 	d.reasons == ["server.action os-stop on server a, b requires role member or admin (caller has: reader)"]
 }
+
+# --- the fast path ----------------------------------------------------------
+
+test_common_requests_take_the_fast_path if {
+	authz.fast_allow with input as read(token(["reader"]))
+	authz.fast_allow with input as action("lock", null, token(["member", "reader"]))
+	authz.fast_allow with input as action("unlock", null, token(["member", "reader", "ecs_unlocker"]))
+	authz.fast_allow with input as json.patch(action("os-stop", null, token(["member"])), [{"op": "replace", "path": "/project_id", "value": null}])
+	authz.fast_allow with input as json.patch(read(token(["reader"])), [{"op": "replace", "path": "/operation", "value": "other"}])
+}
+
+# Every fast_allow must be an allow the full rules agree with.
+test_fast_allow_implies_no_violation if {
+	every inp in fast_path_candidates {
+		fast_allow_is_sound(inp)
+	}
+}
+
+fast_allow_is_sound(inp) if not authz.fast_allow with input as inp
+
+fast_allow_is_sound(inp) if {
+	authz.fast_allow with input as inp
+	authz.permitted with input as inp
+	count(authz.violations) == 0 with input as inp
+}
+
+fast_path_candidates := [inp |
+	some identity in candidate_identities
+	some req in candidate_requests(identity)
+	some project_id in [null, demo, other, ""]
+	inp := json.patch(req, [{"op": "replace", "path": "/project_id", "value": project_id}])
+]
+
+candidate_identities := [
+	null,
+	token([]),
+	token(["reader"]),
+	token(["member"]),
+	token(["ecs_unlocker"]),
+	token(["member", "ecs_unlocker"]),
+	token(["admin"]),
+	json.patch(token(["member", "ecs_unlocker"]), [{"op": "replace", "path": "/project", "value": null}]),
+	json.patch(token(["member", "ecs_unlocker"]), [{"op": "replace", "path": "/project/id", "value": ""}]),
+	json.patch(token(["member", "ecs_unlocker"]), [{"op": "replace", "path": "/project/id", "value": other}]),
+	json.patch(token(["member", "ecs_unlocker"]), [{"op": "replace", "path": "/method", "value": "aksk"}]),
+	aksk,
+]
+
+candidate_requests(identity) := [
+	read(identity),
+	json.patch(read(identity), [{"op": "replace", "path": "/operation", "value": "other"}]),
+	json.patch(read(identity), [{"op": "replace", "path": "/request/method", "value": "POST"}]),
+	json.patch(read(identity), [
+		{"op": "replace", "path": "/operation", "value": "other"},
+		{"op": "replace", "path": "/request/method", "value": "POST"},
+	]),
+	json.patch(read(identity), [{"op": "replace", "path": "/action", "value": {"name": "unlock", "args": null}}]),
+	json.patch(read(identity), [{"op": "replace", "path": "/operation", "value": "server.create"}]),
+	action("lock", null, identity),
+	action("unlock", null, identity),
+	action("os-resetState", {"state": "active"}, identity),
+	action("os-migrateLive", {"host": "cmp-1"}, identity),
+	action("unshelve", {"host": "cmp-1"}, identity),
+	action("unshelve", null, identity),
+	json.patch(action("lock", null, identity), [{"op": "add", "path": "/request/headers/x-sdk-content-sha256", "value": "UNSIGNED-PAYLOAD"}]),
+	json.patch(action("lock", null, identity), [{"op": "replace", "path": "/operation", "value": "mystery"}]),
+]
+
+# The rules spell the action sets out for OPA's rule index; each copy must
+# say what the named set says.
+test_action_sets_in_step if {
+	every name in authz.admin_only_actions {
+		d := authz.decision with input as action(name, null, token(["member"]))
+		sprintf("%s on server %s is admin-only", [name, server_a]) in d.reasons
+	}
+	every name in authz.host_parameter_actions {
+		d := authz.decision with input as action(name, {"host": "cmp-1"}, token(["member"]))
+		sprintf("%s with a target host on server %s is admin-only", [name, server_a]) in d.reasons
+	}
+	every name in authz.actions_with_rules {
+		not authz.fast_allow with input as action(name, {"host": "cmp-1"}, token(["member"]))
+	}
+	not "unshelve" in authz.admin_only_actions
+	authz.decision.allow with input as action("unshelve", null, token(["member"]))
+}

@@ -1,0 +1,317 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/util"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func valueInputs() map[string]*Input {
+	full := func() *Input {
+		return &Input{
+			Request: Request{ID: "d-1", Method: "POST", Path: "/v2.1/p/servers/s/action", Query: "a=b",
+				Headers: map[string]string{"x-auth-token": Redacted, "content-type": "application/json",
+					"user-agent": "gophercloud/2", "x-custom": "v"}, RemoteIP: "192.0.2.1"},
+			API:       API{Family: "nova", Version: "v2.1", Microversion: "2.60", Route: "/servers/{server_id}/action"},
+			Operation: "server.action",
+			Action:    &Action{Name: "os-migrateLive", Args: json.RawMessage(`{"host": "cmp-1", "block_migration": "auto"}`)},
+			ServerIDs: []string{"a", "b"},
+			ProjectID: "p",
+			Identity: &Identity{Method: "token", User: Scope{ID: "u", Name: "alice", Domain: Ref{ID: "default", Name: "Default"}},
+				Project: &Scope{ID: "p", Name: "demo", Domain: Ref{ID: "d2", Name: "Other"}},
+				Roles:   []string{"member", "reader"}, ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))},
+		}
+	}
+	cases := map[string]*Input{"full": full(), "empty": {}}
+	in := full()
+	in.Identity = nil
+	in.Action = nil
+	in.ProjectID = ""
+	in.ServerIDs = nil
+	cases["anonymous read"] = in
+	in = full()
+	in.Identity = &Identity{Method: "aksk", AccessKey: "AK", Project: &Scope{ID: "p"}}
+	in.Action = &Action{Name: "unlock", Args: json.RawMessage("null")}
+	cases["aksk"] = in
+	in = full()
+	in.Identity.Project = nil
+	in.Identity.Roles = nil
+	in.Action = &Action{Name: "lock"}
+	in.Request.Headers = nil
+	cases["domain scoped"] = in
+	return cases
+}
+
+// TestValueMatchesReference checks Value against the straightforward
+// construction it replaced.
+func TestValueMatchesReference(t *testing.T) {
+	for name, in := range valueInputs() {
+		t.Run(name, func(t *testing.T) {
+			want, err := referenceValue(in)
+			require.NoError(t, err)
+			for range 2 { // the second time from the caches
+				got, err := in.Value()
+				require.NoError(t, err)
+				assert.Zero(t, got.Compare(want), "got %v\nwant %v", got, want)
+				assert.Equal(t, want.Hash(), got.Hash())
+			}
+		})
+	}
+}
+
+func TestValueRejectsBadArgs(t *testing.T) {
+	in := valueInputs()["full"]
+	in.Action.Args = json.RawMessage(`{"host": `)
+	_, err := in.Value()
+	require.Error(t, err)
+}
+
+func TestIdentityTermsKeyedByContent(t *testing.T) {
+	c := newTermCache(2)
+	id := &Identity{Method: "token", User: Scope{ID: "u"}, Roles: []string{"member"}}
+	first := c.get(id)
+	same := *id
+	same.Roles = []string{"member"}
+	assert.Same(t, first, c.get(&same), "an equal identity reuses the term")
+	assert.EqualValues(t, 1, c.hits.Load())
+
+	for name, change := range map[string]func(*Identity){
+		"roles":      func(x *Identity) { x.Roles = []string{"member", "admin"} },
+		"role order": func(x *Identity) { x.Roles = []string{"admin", "member"} },
+		"user":       func(x *Identity) { x.User.ID = "v" },
+		"project":    func(x *Identity) { x.Project = &Scope{ID: "p"} },
+		"expiry":     func(x *Identity) { x.ExpiresAt = time.Unix(1, 0) },
+		"access key": func(x *Identity) { x.AccessKey = "AK" },
+		"method":     func(x *Identity) { x.Method = "aksk" },
+	} {
+		other := *id
+		change(&other)
+		got := c.get(&other)
+		assert.Zero(t, got.Value.Compare(other.term().Value), name)
+		assert.NotZero(t, got.Value.Compare(first.Value), name)
+	}
+	assert.LessOrEqual(t, len(c.entries), 2, "the cache stays bounded")
+	assert.Equal(t, nullTerm, c.get(nil))
+}
+
+// TestValueConcurrent shares cached terms between inputs evaluated at once
+// (run with -race).
+func TestValueConcurrent(t *testing.T) {
+	e, err := New(t.Context(), Options{})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				in := valueInputs()["full"]
+				in.Action = &Action{Name: "unlock", Args: json.RawMessage("null")}
+				in.Identity.Roles = []string{"member", []string{"ecs_unlocker", "reader"}[(g+i)%2]}
+				d, err := e.Decide(t.Context(), in)
+				assert.NoError(t, err)
+				assert.Equal(t, (g+i)%2 == 0, d.Allow, d.Reasons)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestFlatCacheMatchesOPA replays random operations on flatCache and on
+// OPA's own virtual cache and compares every answer.
+func TestFlatCacheMatchesOPA(t *testing.T) {
+	refs := []ast.Ref{
+		ast.MustParseRef("data.a.b"), ast.MustParseRef("data.a.b.c"), ast.MustParseRef("data.a"),
+		ast.MustParseRef(`data.f["x"]`), ast.MustParseRef(`data.f[{"y", "x"}]`), ast.MustParseRef(`data.f[{"x", "y"}]`),
+	}
+	// Enough distinct keys to push a frame past flatCacheMax, so the
+	// hand-over to OPA's cache is compared too.
+	for i := range 3 * flatCacheMax {
+		refs = append(refs, ast.MustParseRef(fmt.Sprintf(`data.g["k%d"]`, i)))
+	}
+	values := []*ast.Term{nil, ast.StringTerm("v1"), ast.BooleanTerm(true)}
+	rng := rand.New(rand.NewPCG(1, 2))
+	spilled := 0
+	for run := range 200 {
+		ours, theirs := newFlatCache(), topdown.NewVirtualCache()
+		depth := 0
+		var trace []string
+		for op := range 300 {
+			ref := refs[rng.IntN(len(refs))].Copy()
+			switch rng.IntN(6) {
+			case 0:
+				trace = append(trace, "push")
+				ours.Push()
+				theirs.Push()
+				depth++
+			case 1:
+				if depth > 0 {
+					trace = append(trace, "pop")
+					ours.Pop()
+					theirs.Pop()
+					depth--
+				}
+			case 2, 3:
+				v := values[rng.IntN(len(values))]
+				trace = append(trace, fmt.Sprintf("put %v %v", ref, v))
+				ours.Put(ref, v)
+				theirs.Put(ref, v)
+			default:
+				v1, u1 := ours.Get(ref)
+				v2, u2 := theirs.Get(ref)
+				where := fmt.Sprintf("run %d op %d get %v after %v", run, op, ref, trace)
+				require.Equal(t, u2, u1, where)
+				require.Equal(t, v2, v1, where)
+			}
+			assert.ElementsMatch(t, refStrings(theirs.Keys()), refStrings(ours.Keys()))
+		}
+		if ours.big != nil {
+			spilled++
+		}
+	}
+	assert.Positive(t, spilled, "some runs exceed flatCacheMax")
+}
+
+func refStrings(refs []ast.Ref) []string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.String()
+	}
+	return out
+}
+
+// TestFlatCacheCopiesKeys: OPA passes slices of buffers it reuses.
+func TestFlatCacheCopiesKeys(t *testing.T) {
+	c := newFlatCache()
+	ref := ast.MustParseRef("data.a.b")
+	c.Put(ref, ast.StringTerm("v"))
+	ref[2] = ast.StringTerm("c")
+	v, _ := c.Get(ast.MustParseRef("data.a.b"))
+	assert.NotNil(t, v)
+}
+
+func BenchmarkIdentityTermMiss(b *testing.B) {
+	id := valueInputs()["full"].Identity
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = id.term()
+	}
+}
+
+// The construction Value replaced (policy/input.go before bench/README.md's
+// changes): the reference its output must equal.
+// referenceValue is the former Input.Value.
+func referenceValue(in *Input) (ast.Value, error) {
+	action := ast.NullTerm()
+	if in.Action != nil {
+		args, err := refJSONTerm(in.Action.Args)
+		if err != nil {
+			return nil, err
+		}
+		action = ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("name"), ast.StringTerm(in.Action.Name)),
+			ast.Item(ast.InternedTerm("args"), args),
+		)
+	}
+	return ast.NewObject(
+		ast.Item(ast.InternedTerm("request"), in.Request.refTerm()),
+		ast.Item(ast.InternedTerm("api"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("family"), ast.StringTerm(in.API.Family)),
+			ast.Item(ast.InternedTerm("version"), ast.StringTerm(in.API.Version)),
+			ast.Item(ast.InternedTerm("microversion"), ast.StringTerm(in.API.Microversion)),
+			ast.Item(ast.InternedTerm("route"), ast.StringTerm(in.API.Route)),
+		)),
+		ast.Item(ast.InternedTerm("operation"), ast.StringTerm(in.Operation)),
+		ast.Item(ast.InternedTerm("action"), action),
+		ast.Item(ast.InternedTerm("server_ids"), refStringsTerm(in.ServerIDs)),
+		ast.Item(ast.InternedTerm("project_id"), refNullableString(in.ProjectID)),
+		ast.Item(ast.InternedTerm("identity"), in.Identity.refTerm()),
+	), nil
+}
+
+func (r *Request) refTerm() *ast.Term {
+	headers := make([][2]*ast.Term, 0, len(r.Headers))
+	for k, v := range r.Headers {
+		headers = append(headers, ast.Item(ast.StringTerm(k), ast.StringTerm(v)))
+	}
+	return ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("id"), ast.StringTerm(r.ID)),
+		ast.Item(ast.InternedTerm("method"), ast.StringTerm(r.Method)),
+		ast.Item(ast.InternedTerm("path"), ast.StringTerm(r.Path)),
+		ast.Item(ast.InternedTerm("query"), ast.StringTerm(r.Query)),
+		ast.Item(ast.InternedTerm("headers"), ast.ObjectTerm(headers...)),
+		ast.Item(ast.InternedTerm("remote_ip"), ast.StringTerm(r.RemoteIP)),
+	)
+}
+
+func (id *Identity) refTerm() *ast.Term {
+	if id == nil {
+		return ast.NullTerm()
+	}
+	project := ast.NullTerm()
+	if id.Project != nil {
+		project = id.Project.refTerm()
+	}
+	expires := ast.NullTerm()
+	if !id.ExpiresAt.IsZero() {
+		expires = ast.StringTerm(id.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("method"), ast.StringTerm(id.Method)),
+		ast.Item(ast.InternedTerm("user"), id.User.refTerm()),
+		ast.Item(ast.InternedTerm("project"), project),
+		ast.Item(ast.InternedTerm("roles"), refStringsTerm(id.Roles)),
+		ast.Item(ast.InternedTerm("expires_at"), expires),
+		ast.Item(ast.InternedTerm("access_key"), refNullableString(id.AccessKey)),
+	)
+}
+
+func (s *Scope) refTerm() *ast.Term {
+	return ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("id"), ast.StringTerm(s.ID)),
+		ast.Item(ast.InternedTerm("name"), ast.StringTerm(s.Name)),
+		ast.Item(ast.InternedTerm("domain"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("id"), ast.StringTerm(s.Domain.ID)),
+			ast.Item(ast.InternedTerm("name"), ast.StringTerm(s.Domain.Name)),
+		)),
+	)
+}
+
+func refStringsTerm(ss []string) *ast.Term {
+	terms := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		terms[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(terms...)
+}
+
+func refNullableString(s string) *ast.Term {
+	if s == "" {
+		return ast.NullTerm()
+	}
+	return ast.StringTerm(s)
+}
+
+// jsonTerm converts the raw action value. `null` is by far the most common
+// argument (lock, unlock, os-start...), so it skips the decoder.
+func refJSONTerm(raw json.RawMessage) (*ast.Term, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ast.NullTerm(), nil
+	}
+	var v any
+	if err := util.UnmarshalJSON(raw, &v); err != nil {
+		return nil, err
+	}
+	val, err := ast.InterfaceToValue(v)
+	if err != nil {
+		return nil, err
+	}
+	return ast.NewTerm(val), nil
+}
