@@ -208,26 +208,31 @@ func signsTraceContext(h http.Header) bool {
 // explicit Content-Length: a chunked request would let Nova's action
 // extraction and its controller read different bodies.
 func (h *Handler) readBody(r *http.Request) ([]byte, *failure) {
-	tooLarge := &failure{
-		status:  http.StatusRequestEntityTooLarge,
-		message: fmt.Sprintf("Request is too large. Larger than max_request_body_size (%d).", h.MaxBody),
-	}
 	if r.ContentLength > h.MaxBody {
-		return nil, tooLarge
+		return nil, h.tooLarge()
 	}
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
 		var err error
-		body, err = io.ReadAll(io.LimitReader(r.Body, h.MaxBody+1))
+		if r.ContentLength >= 0 && r.ContentLength <= exactReadMax {
+			// Server actions are tens of bytes: one buffer of the declared
+			// size instead of io.ReadAll's 512 bytes and growth.
+			body, err = readExactly(r.Body, r.ContentLength)
+		} else {
+			body, err = io.ReadAll(io.LimitReader(r.Body, h.MaxBody+1))
+		}
 		if err != nil {
 			var maxErr *http.MaxBytesError
-			if errors.As(err, &maxErr) {
-				return nil, tooLarge
+			switch {
+			case errors.As(err, &maxErr):
+				return nil, h.tooLarge()
+			case errors.Is(err, errLengthMismatch):
+				return nil, &failure{status: http.StatusBadRequest, message: "The request body is shorter than its Content-Length."}
 			}
 			return nil, &failure{status: http.StatusBadRequest, message: "The request body could not be read completely."}
 		}
 		if int64(len(body)) > h.MaxBody {
-			return nil, tooLarge
+			return nil, h.tooLarge()
 		}
 		if r.ContentLength >= 0 && int64(len(body)) != r.ContentLength {
 			return nil, &failure{status: http.StatusBadRequest, message: "The request body is shorter than its Content-Length."}
@@ -238,12 +243,45 @@ func (h *Handler) readBody(r *http.Request) ([]byte, *failure) {
 	r.ContentLength = int64(len(body))
 	if len(body) == 0 {
 		r.Body = http.NoBody
-		r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		r.GetBody = noBody
 		return body, nil
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	return body, nil
+}
+
+// exactReadMax bounds the buffer allocated up front from a declared
+// Content-Length; larger bodies grow as their bytes arrive, so a client
+// cannot make the gateway reserve max_body by declaring it and sending nothing.
+const exactReadMax = 4096
+
+var errLengthMismatch = errors.New("body length differs from Content-Length")
+
+// readExactly reads a body of exactly n bytes.
+func readExactly(r io.Reader, n int64) ([]byte, error) {
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, errLengthMismatch
+		}
+		return nil, err
+	}
+	var probe [1]byte
+	if m, _ := r.Read(probe[:]); m > 0 {
+		return nil, errLengthMismatch
+	}
+	return body, nil
+}
+
+func noBody() (io.ReadCloser, error) { return http.NoBody, nil }
+
+// tooLarge is the 413 answer, built only when needed.
+func (h *Handler) tooLarge() *failure {
+	return &failure{
+		status:  http.StatusRequestEntityTooLarge,
+		message: fmt.Sprintf("Request is too large. Larger than max_request_body_size (%d).", h.MaxBody),
+	}
 }
 
 // identify establishes the caller from an X-Auth-Token (validated against
