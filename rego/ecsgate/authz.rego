@@ -67,7 +67,7 @@ fast_allow if {
 # Unlock by a project member holding ecs_unlocker.
 fast_allow if {
 	input.action.name == "unlock"
-	startswith(input.operation, "server.")
+	input.operation == "server.action"
 	input.identity.method == "token"
 	"member" in input.identity.roles
 	"ecs_unlocker" in input.identity.roles
@@ -77,7 +77,7 @@ fast_allow if {
 
 fast_allow if {
 	input.action.name == "unlock"
-	startswith(input.operation, "server.")
+	input.operation == "server.action"
 	input.identity.method == "token"
 	"member" in input.identity.roles
 	"ecs_unlocker" in input.identity.roles
