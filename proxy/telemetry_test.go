@@ -22,6 +22,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ecsgate/ecsgate/proxy/classify"
+	"github.com/ecsgate/ecsgate/tracing"
 )
 
 func attrs(s sdktrace.ReadOnlySpan) map[string]any {
@@ -249,4 +252,18 @@ func TestUnrecordableDecisionFailsClosed(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	assert.Positive(t, refused)
+}
+
+// TestMetricsLabelEveryClassifiedAction keeps the metrics' bounded action
+// list in step with the classifier's allow-list: a new action must get its
+// own label, not silently count as "other".
+func TestMetricsLabelEveryClassifiedAction(t *testing.T) {
+	names := append(classify.NovaServerActions(), "force_complete",
+		classify.NativeResize, classify.NativeChangeOS, classify.NativeReinstallOS,
+		classify.NativeResetPassword, classify.NativeMigrate, classify.NativeTriggerCrashDump,
+		classify.NativeRedeploy, classify.NativeChangeVPC, classify.NativeRecycleRevert)
+	for _, name := range names {
+		assert.Equal(t, name, tracing.ActionLabel(name))
+	}
+	assert.Equal(t, "other", tracing.ActionLabel("somethingNew"))
 }
