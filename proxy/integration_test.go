@@ -49,6 +49,9 @@ func startGateway(t *testing.T) (accessLog string) {
 	require.NoError(t, err)
 	tester := caddytest.NewTester(t)
 	tester.InitServer(string(cfg), "caddyfile")
+	// Keep-alive connections to the previous test's servers were closed by
+	// the reload; reusing one would fail with EOF.
+	http.DefaultClient.CloseIdleConnections()
 	simReset(t)
 	return accessLog
 }

@@ -156,6 +156,9 @@ func startTracedGateway(t *testing.T) (*otlptest.Receiver, string) {
 	require.NoError(t, err)
 	tester := caddytest.NewTester(t)
 	tester.InitServer(string(cfg), "caddyfile")
+	// Keep-alive connections to the previous test's servers were closed by
+	// the reload; reusing one would fail with EOF.
+	http.DefaultClient.CloseIdleConnections()
 	simReset(t)
 	return receiver, decisionLog
 }
