@@ -78,10 +78,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // decide runs the four steps and fills rec. A non-nil failure is the answer
 // to send instead of forwarding.
 func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Record) (classify.Operation, *failure) {
+	// The escaped path is what reverse_proxy forwards, so it is what is
+	// classified and what the policy sees.
+	path := r.URL.EscapedPath()
 	in := &policy.Input{Request: policy.Request{
 		ID:       rec.DecisionID,
 		Method:   r.Method,
-		Path:     r.URL.EscapedPath(),
+		Path:     path,
 		Query:    r.URL.RawQuery,
 		RemoteIP: rec.RemoteIP,
 	}}
@@ -96,7 +99,7 @@ func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Reco
 
 	op, err := h.classifier.Classify(&classify.Request{
 		Method:   r.Method,
-		RawPath:  r.URL.EscapedPath(),
+		RawPath:  path,
 		RawQuery: r.URL.RawQuery,
 		Header:   r.Header,
 		Body:     body,
