@@ -177,29 +177,46 @@ test_batch_lists_every_server if {
 	d.reasons == ["server.action os-stop on server a, b requires role member or admin (caller has: reader)"]
 }
 
-# --- the fast path ----------------------------------------------------------
+# --- the shortcuts -----------------------------------------------------------
 
-test_common_requests_take_the_fast_path if {
-	authz.fast_allow with input as read(token(["reader"]))
-	authz.fast_allow with input as action("lock", null, token(["member", "reader"]))
-	authz.fast_allow with input as action("unlock", null, token(["member", "reader", "ecs_unlocker"]))
-	authz.fast_allow with input as json.patch(action("os-stop", null, token(["member"])), [{"op": "replace", "path": "/project_id", "value": null}])
-	authz.fast_allow with input as json.patch(read(token(["reader"])), [{"op": "replace", "path": "/operation", "value": "other"}])
+# With the full rules replaced by a deny, only a shortcut can still allow.
+shortcut_allows(inp) if {
+	d := authz.decision with input as inp with authz.full_decision as {"allow": false, "reasons": ["full rules"]}
+	d.allow
 }
 
-# Every fast_allow must be an allow the full rules agree with.
-test_fast_allow_implies_no_violation if {
+test_common_requests_take_a_shortcut if {
+	shortcut_allows(read(token(["reader"])))
+	shortcut_allows(json.patch(read(token(["reader"])), [{"op": "replace", "path": "/project_id", "value": demo}]))
+	shortcut_allows(action("lock", null, token(["member", "reader"])))
+	shortcut_allows(action("unlock", null, token(["member", "reader", "ecs_unlocker"])))
+	shortcut_allows(json.patch(action("unlock", null, token(["member", "ecs_unlocker"])), [{"op": "replace", "path": "/project_id", "value": null}]))
+	shortcut_allows(json.patch(action("os-stop", null, token(["member"])), [{"op": "replace", "path": "/project_id", "value": null}]))
+	shortcut_allows(json.patch(read(token(["reader"])), [{"op": "replace", "path": "/operation", "value": "other"}]))
+}
+
+test_shortcuts_are_not_the_only_way_in if {
+	not shortcut_allows(action("unlock", null, token(["member", "reader"])))
+	authz.decision.allow with input as action("os-resetState", {"state": "active"}, token(["admin"]))
+	not shortcut_allows(action("os-resetState", {"state": "active"}, token(["admin"])))
+}
+
+# The shortcuts change no decision: over every candidate, decision is what
+# the full rules decide (or the default deny where they say nothing).
+test_shortcuts_change_no_decision if {
 	every inp in fast_path_candidates {
-		fast_allow_is_sound(inp)
+		shortcut_is_sound(inp)
 	}
 }
 
-fast_allow_is_sound(inp) if not authz.fast_allow with input as inp
+shortcut_is_sound(inp) if {
+	full := authz.full_decision with input as inp
+	full == authz.decision with input as inp
+}
 
-fast_allow_is_sound(inp) if {
-	authz.fast_allow with input as inp
-	authz.permitted with input as inp
-	count(authz.violations) == 0 with input as inp
+shortcut_is_sound(inp) if {
+	not authz.full_decision with input as inp
+	not authz.decision.allow with input as inp
 }
 
 fast_path_candidates := [inp |
@@ -256,7 +273,7 @@ test_action_sets_in_step if {
 		sprintf("%s with a target host on server %s is admin-only", [name, server_a]) in d.reasons
 	}
 	every name in authz.actions_with_rules {
-		not authz.fast_allow with input as action(name, {"host": "cmp-1"}, token(["member"]))
+		not shortcut_allows(action(name, {"host": "cmp-1"}, token(["member"])))
 	}
 	not "unshelve" in authz.admin_only_actions
 	authz.decision.allow with input as action("unshelve", null, token(["member"]))
