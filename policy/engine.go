@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -160,6 +161,7 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 		WithCancel(cancel).
 		WithVirtualCache(newFlatCache()).
 		WithMetrics(noMetrics)
+	reserveStack()
 	// The evaluation runs to its end even though the first result is the
 	// decision: OPA finds a rule's conflicting values (an error, so a deny)
 	// only while backtracking after the first one.
@@ -185,6 +187,23 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 	}
 	return d, nil
 }
+
+// reserveStack grows the goroutine's stack, in one step and while it is
+// still shallow, to what OPA's recursive evaluator is about to use (32-40
+// KiB for the shipped policy's allowed requests, measured). A request's
+// goroutine has its stack halved by every GC it sits idle through, so
+// without this the next evaluation regrows it two or three times from deep
+// inside the evaluator, each copy walking a hundred frames: 5 % of the
+// gateway's CPU under wrk went to runtime.copystack. Zeroing the frame
+// costs 0.4 µs.
+//
+//go:noinline
+func reserveStack() {
+	var frame [evalStackReserve]byte
+	runtime.KeepAlive(&frame)
+}
+
+const evalStackReserve = 40 << 10
 
 // noMetrics spares each evaluation a metrics registry of its own.
 var noMetrics = metrics.NoOp()
