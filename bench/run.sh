@@ -2,14 +2,19 @@
 # bench/run.sh (`make bench`): throughput, latency and server CPU of ecsgate's
 # ecs_policy handler against plain Caddy reverse_proxy, on loopback.
 #
-# One ecsgate process serves two sites in front of the same stub upstream:
+# Two ecsgate processes, one per site, in front of the same stub upstream:
 #   plain   http://127.0.0.1:$PLAIN_PORT    reverse_proxy
 #   policy  http://127.0.0.1:$POLICY_PORT   ecs_policy { keystone ... } + reverse_proxy
-# and wrk also hits the stub upstream directly. Every round runs the three
+# and wrk also hits the stub upstream directly. Each site has a process of its
+# own so that its CPU, heap and GC are its own: sharing one process made the
+# policy site pay for the plain site's idle connections and heap (a build
+# measured in a process of its own came out 0.02-0.03x better than the same
+# build sharing one). Every round runs the three
 # targets back to back (interleaved, so machine noise hits them alike): a
 # loaded run (wrk -t2 -c64, POST {"unlock": null}) and a one-connection run
 # (wrk -t1 -c1) for latency. Server CPU per request comes from
-# /proc/<pid>/stat (utime+stime) of the ecsgate process over each loaded run.
+# /proc/<pid>/stat (utime+stime) of the site's ecsgate process over each
+# loaded run.
 # The table shows medians over rounds and ratios to plain reverse_proxy.
 #
 # Settings (environment): DURATION (loaded run, default 10s), LAT_DURATION
@@ -18,7 +23,8 @@
 # endpoint's /debug/pprof, shown with go tool pprof; PROFILE_TARGET plain or
 # policy, PROFILE_CONNECTIONS, PROFILE_THREADS), OUT (directory
 # for raw outputs, default a new temporary directory), ports PLAIN_PORT,
-# POLICY_PORT, UPSTREAM_PORT, KEYSTONE_PORT, ADMIN_PORT; ECSGATE_BIN (a
+# POLICY_PORT, UPSTREAM_PORT, KEYSTONE_PORT, ADMIN_PORT (policy process),
+# PLAIN_ADMIN_PORT; ECSGATE_BIN (a
 # prebuilt gateway to measure instead of building bin/ecsgate); BASE_BIN (a
 # second, e.g. older, gateway build: its ecs_policy site joins the rounds as
 # target "base" on BASE_PORT, admin BASE_ADMIN_PORT, for a before/after
@@ -44,6 +50,7 @@ POLICY_PORT=${POLICY_PORT:-18081}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18780}
 KEYSTONE_PORT=${KEYSTONE_PORT:-18781}
 ADMIN_PORT=${ADMIN_PORT:-2499}
+PLAIN_ADMIN_PORT=${PLAIN_ADMIN_PORT:-2497}
 BASE_BIN=${BASE_BIN:-}
 BASE_PORT=${BASE_PORT:-18082}
 BASE_ADMIN_PORT=${BASE_ADMIN_PORT:-2498}
@@ -120,9 +127,10 @@ pids+=("$UPSTREAM_PID")
 bin/bench-keystone -addr "127.0.0.1:$KEYSTONE_PORT" -token "$TOKEN" 2>"$OUT/keystone.log" &
 pids+=($!)
 
-cat >"$OUT/Caddyfile" <<EOF
+mkdir -p "$OUT/plain"
+cat >"$OUT/plain/Caddyfile" <<EOF
 {
-	admin localhost:$ADMIN_PORT
+	admin localhost:$PLAIN_ADMIN_PORT
 	auto_https off
 	persist_config off
 	grace_period 1s
@@ -131,6 +139,15 @@ cat >"$OUT/Caddyfile" <<EOF
 http://127.0.0.1:$PLAIN_PORT {
 	bind 127.0.0.1
 	reverse_proxy 127.0.0.1:$UPSTREAM_PORT
+}
+EOF
+
+cat >"$OUT/Caddyfile" <<EOF
+{
+	admin localhost:$ADMIN_PORT
+	auto_https off
+	persist_config off
+	grace_period 1s
 }
 
 http://127.0.0.1:$POLICY_PORT {
@@ -143,6 +160,10 @@ http://127.0.0.1:$POLICY_PORT {
 EOF
 
 # Caddy's data and config directories go to $OUT, not to the home directory.
+XDG_DATA_HOME="$OUT/plain/xdg" XDG_CONFIG_HOME="$OUT/plain/xdg" \
+	"$ECSGATE_BIN" run --config "$OUT/plain/Caddyfile" --adapter caddyfile 2>"$OUT/plain/ecsgate.log" &
+PLAIN_PID=$!
+pids+=("$PLAIN_PID")
 XDG_DATA_HOME="$OUT/xdg" XDG_CONFIG_HOME="$OUT/xdg" \
 	"$ECSGATE_BIN" run --config "$OUT/Caddyfile" --adapter caddyfile 2>"$OUT/ecsgate.log" &
 ECSGATE_PID=$!
@@ -232,6 +253,7 @@ url_of() {
 gateway_pid() { # target: the gateway process serving it
 	case $1 in
 	base) echo "$BASE_PID" ;;
+	plain) echo "$PLAIN_PID" ;;
 	*) echo "$ECSGATE_PID" ;;
 	esac
 }
@@ -295,7 +317,9 @@ if [ "$PROFILE" = 1 ]; then
 	wrk_pid=$!
 	pids+=("$wrk_pid")
 	sleep 1
-	curl -s -o "$OUT/$PROFILE_TARGET.cpu.pprof" "http://localhost:$ADMIN_PORT/debug/pprof/profile?seconds=$secs"
+	profile_admin=$ADMIN_PORT
+	[ "$PROFILE_TARGET" = plain ] && profile_admin=$PLAIN_ADMIN_PORT
+	curl -s -o "$OUT/$PROFILE_TARGET.cpu.pprof" "http://localhost:$profile_admin/debug/pprof/profile?seconds=$secs"
 	wait "$wrk_pid" || true
 	$GO tool pprof -top -nodecount 40 "$ECSGATE_BIN" "$OUT/$PROFILE_TARGET.cpu.pprof" >"$OUT/$PROFILE_TARGET.cpu.top.txt" 2>/dev/null || true
 	$GO tool pprof -top -cum -nodecount 60 "$ECSGATE_BIN" "$OUT/$PROFILE_TARGET.cpu.pprof" >"$OUT/$PROFILE_TARGET.cpu.cum.txt" 2>/dev/null || true
@@ -345,7 +369,7 @@ per_round() {
 	echo "ratio, +cpu_us and c1_+p50_us compare each round with that round's reverse_proxy run (medians)"
 	[ -z "$BASE_PID" ] || echo "base: $BASE_BIN"
 	echo "upstream stub CPU: $(col load plain 8) us/request (through the proxy)"
-	echo "ecsgate RSS: ${rss_start} KiB after warm-up, then per round: $(awk '{printf "%s ", $2}' "$OUT/rss.txt")KiB"
+	echo "ecs_policy process RSS: ${rss_start} KiB after warm-up, then per round: $(awk '{printf "%s ", $2}' "$OUT/rss.txt")KiB"
 	echo "keystone validations: ${validations:-?} (the identity cache answered the rest)"
 	echo "per-run figures: $OUT/results.txt (kind target round req/s p50 p99 cpu_us upstream_cpu_us)"
 	if [ "$PROFILE" = 1 ]; then
