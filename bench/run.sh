@@ -17,8 +17,9 @@
 # loaded run.
 # The table shows medians over rounds and ratios to plain reverse_proxy.
 #
-# Settings (environment): DURATION (loaded run, default 10s), LAT_DURATION
-# (one-connection run, default 5s), ROUNDS (default 3), CONNECTIONS (64),
+# Settings (environment): DURATION (loaded run, default 8s), LAT_DURATION
+# (one-connection run, default 5s), ROUNDS (default 4; even rounds run the
+# targets in reverse order), CONNECTIONS (64),
 # THREADS (2), PROFILE=1 (CPU profile of ecsgate under load via the admin
 # endpoint's /debug/pprof, shown with go tool pprof; PROFILE_TARGET plain or
 # policy, PROFILE_CONNECTIONS, PROFILE_THREADS), OUT (directory
@@ -36,9 +37,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-8s}
 LAT_DURATION=${LAT_DURATION:-5s}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-4}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PROFILE=${PROFILE:-0}
@@ -300,11 +301,17 @@ rss_start=$(rss_kib "$ECSGATE_PID")
 : >"$OUT/rss.txt"
 
 log "measuring: $ROUNDS rounds of $DURATION at -t$THREADS -c$CONNECTIONS and $LAT_DURATION at -t1 -c1"
+reversed_targets=$(tr ' ' '\n' <<<"$targets" | tac | tr '\n' ' ')
 for round in $(seq 1 "$ROUNDS"); do
-	for target in $targets; do
+	# Even rounds run the targets in reverse order: the place in a round
+	# matters (a target run last measured 0.03-0.05x better than the same
+	# build run before it), so each target takes each place as often.
+	order=$targets
+	[ $((round % 2)) -eq 0 ] && order=$reversed_targets
+	for target in $order; do
 		run "$target" load "$round" "$DURATION" "$THREADS" "$CONNECTIONS"
 	done
-	for target in $targets; do
+	for target in $order; do
 		run "$target" c1 "$round" "$LAT_DURATION" 1 1
 	done
 	echo "$round $(rss_kib "$ECSGATE_PID")" >>"$OUT/rss.txt"
