@@ -9,7 +9,9 @@ import (
 )
 
 // The reserved frame must really grow the stack: a goroutine that only
-// calls reserveStack ends up with at least evalStackReserve of stack.
+// calls reserveStack ends up with a stack of evalStackReserve or more (64
+// KiB here). The bound is half that: a GC during the measurement halves the
+// stacks of the parked goroutines, which must not fail the test.
 func TestReserveStackGrowsTheStack(t *testing.T) {
 	perGoroutine := func(f func()) uint64 {
 		const n = 200
@@ -30,6 +32,6 @@ func TestReserveStackGrowsTheStack(t *testing.T) {
 	idle := perGoroutine(func() {})
 	reserved := perGoroutine(reserveStack)
 	t.Logf("stack per goroutine: idle %d B, after reserveStack %d B", idle, reserved)
-	require.GreaterOrEqual(t, reserved, uint64(evalStackReserve))
+	require.GreaterOrEqual(t, reserved, uint64(evalStackReserve)/2)
 	require.Less(t, idle, uint64(evalStackReserve)/4)
 }
