@@ -350,6 +350,15 @@ per_round() {
 	' "$OUT/results.txt" | median
 }
 
+# rounds kind target column op: every round's (target op plain), in round order.
+rounds() {
+	awk -v k="$1" -v t="$2" -v c="$3" -v op="$4" '
+		$1 == k && $2 == "plain" { base[$3] = $c }
+		$1 == k && $2 == t { val[$3] = $c }
+		END { for (r = 1; r in val; r++) if (r in base) printf "%s%.*f", (r > 1 ? " " : ""), (op == "/" ? 2 : 0), (op == "/" ? val[r] / base[r] : val[r] - base[r]) }
+	' "$OUT/results.txt"
+}
+
 {
 	echo "ecsgate bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 	echo "POST {\"unlock\": null} to $ACTION_PATH; medians of $ROUNDS interleaved rounds"
@@ -374,6 +383,10 @@ per_round() {
 			"$cpu" "$dcpu" "$(col c1 "$target" 5)" "$(per_round c1 "$target" 5 -)"
 	done
 	echo "ratio, +cpu_us and c1_+p50_us compare each round with that round's reverse_proxy run (medians)"
+	for target in policy base; do
+		[ "$target" = base ] && [ -z "$BASE_PID" ] && continue
+		echo "  $target per round: ratio $(rounds load "$target" 4 /); +cpu_us $(rounds load "$target" 7 -); c1_+p50_us $(rounds c1 "$target" 5 -)"
+	done
 	[ -z "$BASE_PID" ] || echo "base: $BASE_BIN"
 	echo "upstream stub CPU: $(col load plain 8) us/request (through the proxy)"
 	echo "ecs_policy process RSS: ${rss_start} KiB after warm-up, then per round: $(awk '{printf "%s ", $2}' "$OUT/rss.txt")KiB"
