@@ -128,72 +128,48 @@ pids+=("$UPSTREAM_PID")
 bin/bench-keystone -addr "127.0.0.1:$KEYSTONE_PORT" -token "$TOKEN" 2>"$OUT/keystone.log" &
 pids+=($!)
 
-mkdir -p "$OUT/plain"
-cat >"$OUT/plain/Caddyfile" <<EOF
+# start_gateway name binary admin_port site_port handlers: writes
+# $OUT/<name>/Caddyfile serving one site with the given handlers and starts
+# the binary on it; the process id is left in GATEWAY_PID. Caddy's data and
+# config directories go to $OUT, not to the home directory.
+start_gateway() {
+	local name=$1 bin=$2 admin=$3 port=$4 handlers=$5 dir="$OUT/$1"
+	mkdir -p "$dir"
+	cat >"$dir/Caddyfile" <<EOF
 {
-	admin localhost:$PLAIN_ADMIN_PORT
+	admin localhost:$admin
 	auto_https off
 	persist_config off
 	grace_period 1s
 }
 
-http://127.0.0.1:$PLAIN_PORT {
+http://127.0.0.1:$port {
 	bind 127.0.0.1
-	reverse_proxy 127.0.0.1:$UPSTREAM_PORT
+$handlers
 }
 EOF
-
-cat >"$OUT/Caddyfile" <<EOF
-{
-	admin localhost:$ADMIN_PORT
-	auto_https off
-	persist_config off
-	grace_period 1s
+	XDG_DATA_HOME="$dir/xdg" XDG_CONFIG_HOME="$dir/xdg" \
+		"$bin" run --config "$dir/Caddyfile" --adapter caddyfile 2>"$dir/ecsgate.log" &
+	GATEWAY_PID=$!
+	pids+=("$GATEWAY_PID")
 }
 
-http://127.0.0.1:$POLICY_PORT {
-	bind 127.0.0.1
-	ecs_policy {
+PROXY="	reverse_proxy 127.0.0.1:$UPSTREAM_PORT"
+POLICY="	ecs_policy {
 		keystone http://127.0.0.1:$KEYSTONE_PORT/v3
 	}
-	reverse_proxy 127.0.0.1:$UPSTREAM_PORT
-}
-EOF
+$PROXY"
 
-# Caddy's data and config directories go to $OUT, not to the home directory.
-XDG_DATA_HOME="$OUT/plain/xdg" XDG_CONFIG_HOME="$OUT/plain/xdg" \
-	"$ECSGATE_BIN" run --config "$OUT/plain/Caddyfile" --adapter caddyfile 2>"$OUT/plain/ecsgate.log" &
-PLAIN_PID=$!
-pids+=("$PLAIN_PID")
-XDG_DATA_HOME="$OUT/xdg" XDG_CONFIG_HOME="$OUT/xdg" \
-	"$ECSGATE_BIN" run --config "$OUT/Caddyfile" --adapter caddyfile 2>"$OUT/ecsgate.log" &
-ECSGATE_PID=$!
-pids+=("$ECSGATE_PID")
+start_gateway plain "$ECSGATE_BIN" "$PLAIN_ADMIN_PORT" "$PLAIN_PORT" "$PROXY"
+PLAIN_PID=$GATEWAY_PID
+start_gateway policy "$ECSGATE_BIN" "$ADMIN_PORT" "$POLICY_PORT" "$POLICY"
+ECSGATE_PID=$GATEWAY_PID
 
 targets="direct plain policy"
 BASE_PID=
 if [ -n "$BASE_BIN" ]; then
-	mkdir -p "$OUT/base"
-	cat >"$OUT/base/Caddyfile" <<EOF
-{
-	admin localhost:$BASE_ADMIN_PORT
-	auto_https off
-	persist_config off
-	grace_period 1s
-}
-
-http://127.0.0.1:$BASE_PORT {
-	bind 127.0.0.1
-	ecs_policy {
-		keystone http://127.0.0.1:$KEYSTONE_PORT/v3
-	}
-	reverse_proxy 127.0.0.1:$UPSTREAM_PORT
-}
-EOF
-	XDG_DATA_HOME="$OUT/base/xdg" XDG_CONFIG_HOME="$OUT/base/xdg" \
-		"$BASE_BIN" run --config "$OUT/base/Caddyfile" --adapter caddyfile 2>"$OUT/base/ecsgate.log" &
-	BASE_PID=$!
-	pids+=("$BASE_PID")
+	start_gateway base "$BASE_BIN" "$BASE_ADMIN_PORT" "$BASE_PORT" "$POLICY"
+	BASE_PID=$GATEWAY_PID
 	targets="$targets base"
 fi
 
@@ -208,7 +184,7 @@ status() { # method url token
 		-H 'Content-Type: application/json' --data '{"unlock": null}' "$2"
 }
 got=$(status POST "http://127.0.0.1:$POLICY_PORT$ACTION_PATH" "$TOKEN")
-[ "$got" = 202 ] || { log "policy site answered $got to the benchmark request, want 202 (see $OUT/ecsgate.log)"; exit 1; }
+[ "$got" = 202 ] || { log "policy site answered $got to the benchmark request, want 202 (see $OUT/policy/ecsgate.log)"; exit 1; }
 got=$(status POST "http://127.0.0.1:$POLICY_PORT$ACTION_PATH" wrong-token)
 [ "$got" = 403 ] || { log "policy site answered $got to an unknown token, want 403"; exit 1; }
 got=$(status POST "http://127.0.0.1:$PLAIN_PORT$ACTION_PATH" "$TOKEN")
