@@ -223,7 +223,9 @@ func randomIdentity(rng *rand.Rand) any {
 		}
 		switch rng.IntN(30) {
 		case 0:
-			id["access_key"] = "AKEXAMPLE" // never sent by the gateway
+			// Never sent by the gateway, but data may give such a key
+			// roles the token lacks (ecs_unlocker, admin).
+			id["access_key"] = pick(rng, "AKEXAMPLE", "AKUNLOCK", "AKNOPROJ")
 		case 1:
 			delete(id, "project")
 		case 2:

@@ -69,6 +69,25 @@ decision := {"allow": true, "reasons": []} if {
 	input.project_id == null
 	input.identity.project.id != ""
 	not object.get(input, ["action", "name"], null) in {"unlock", "evacuate", "os-resetState", "injectNetworkInfo", "shelveOffload", "migrate", "os-migrateLive", "unshelve"}
+} else := {"allow": false, "reasons": [unlock_needs_role]} if {
+	# Unlock by a project member without ecs_unlocker or admin, project in
+	# the URL: the one reason the full rules give, without evaluating them.
+	input.action.name == "unlock"
+	input.operation == "server.action"
+	input.identity.method == "token"
+	"member" in input.identity.roles
+	not has_role({"ecs_unlocker", "admin"})
+	input.project_id == input.identity.project.id
+	input.project_id != ""
+} else := {"allow": false, "reasons": [unlock_needs_role]} if {
+	# The same, no project in the URL.
+	input.action.name == "unlock"
+	input.operation == "server.action"
+	input.identity.method == "token"
+	"member" in input.identity.roles
+	not has_role({"ecs_unlocker", "admin"})
+	input.project_id == null
+	input.identity.project.id != ""
 } else := full_decision
 
 # The decision of the full rules: deny with every reason that applies, else
@@ -79,21 +98,28 @@ else := {"allow": true, "reasons": []} if permitted
 
 # --- the common case, first --------------------------------------------------
 #
-# The shortcut branches of decision are never a grant. Each only combines
-# conditions under which `permitted` holds and no rule of `violations` can,
-# so the decision is the one full_decision makes; it merely skips proving a
-# request clean rule by rule, which costs OPA tens of microseconds. They are
-# written out in decision itself, reading input only: a helper rule
-# (`allow if fast_allow`) costs OPA a rule lookup, a cache entry and an
-# evaluation frame more, about a third of an allowed request's evaluation
-# (bench/README.md). Branches are tried in order, each failing at its first
-# condition that does not hold, so the request `make bench` measures comes
-# first. Checked by test_shortcuts_change_no_decision (authz_test.rego) and,
-# against a reference revision over generated inputs, by bench/policydiff.
+# The shortcut branches of decision are never a grant. Each allowing one
+# only combines conditions under which `permitted` holds and no rule of
+# `violations` can; each denying one (the common denial: unlock without
+# ecs_unlocker) conditions under which exactly one violation holds, whose
+# message it gives. So the decision is the one full_decision makes; it merely
+# skips proving a request clean (or finding every reason) rule by rule, which
+# costs OPA tens of microseconds. They are written out in decision itself: a
+# helper rule (`allow if fast_allow`) costs OPA a rule lookup, a cache entry
+# and an evaluation frame more, about a third of an allowed request's
+# evaluation (bench/README.md). Branches are tried in order, each failing at
+# its first condition that does not hold: the request `make bench` measures
+# comes first, the denials last, where they cost allowed requests nothing.
+# Checked by test_shortcuts_change_no_decision (authz_test.rego) and, against
+# a reference revision over generated inputs, by bench/policydiff.
 #
 # Why each condition is there:
 #   method "token"          authenticated, and not an AK/SK caller
 #   operation               known; reads need no role, server.* changes need member
+#   roles                   the allows read the token's roles only (roles an
+#                           access key adds cannot cause a violation); the
+#                           denials ask has_role, as the violation does, since
+#                           an access key could add ecs_unlocker
 #   project ids             the token's project is the caller's project and the
 #                           URL names it or none (non-empty: "" is no project)
 #   action                  none for reads; for changes, none of actions_with_rules
@@ -232,12 +258,13 @@ violations contains msg if {
 	msg := sprintf("%s%s requires role member or admin (caller has: %s)", [subject, target_text, role_list])
 }
 
-violations contains msg if {
+violations contains unlock_needs_role if {
 	input.action.name == "unlock"
 	authenticated
 	not has_role({"ecs_unlocker", "admin"})
-	msg := sprintf("unlock%s requires role ecs_unlocker or admin (caller has: %s)", [target_text, role_list])
 }
+
+unlock_needs_role := sprintf("unlock%s requires role ecs_unlocker or admin (caller has: %s)", [target_text, role_list])
 
 # input.action.name in admin_only_actions
 violations contains msg if {

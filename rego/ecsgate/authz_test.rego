@@ -209,6 +209,26 @@ test_shortcuts_change_no_decision if {
 	}
 }
 
+# The same where data maps access keys: a token input carrying a mapped key
+# gains the key's roles in the full rules, which a shortcut must not miss.
+test_shortcuts_change_no_decision_with_access_keys if {
+	every inp in fast_path_candidates {
+		shortcut_is_sound(inp) with data.ecsgate.access_keys as candidate_access_keys
+	}
+}
+
+candidate_access_keys := {
+	"AKEXAMPLE": {"project_id": demo, "roles": ["member"]},
+	"AKUNLOCK": {"project_id": demo, "roles": ["ecs_unlocker"]},
+	"AKADMIN": {"roles": ["admin"]},
+}
+
+test_common_denial_takes_a_shortcut if {
+	d := authz.decision with input as action("unlock", null, token(["member", "reader"]))
+		with authz.full_decision as {"allow": false, "reasons": ["full rules"]}
+	d == {"allow": false, "reasons": [sprintf("unlock on server %s requires role ecs_unlocker or admin (caller has: member, reader)", [server_a])]}
+}
+
 shortcut_is_sound(inp) if {
 	full := authz.full_decision with input as inp
 	full == authz.decision with input as inp
@@ -238,6 +258,9 @@ candidate_identities := [
 	json.patch(token(["member", "ecs_unlocker"]), [{"op": "replace", "path": "/project/id", "value": ""}]),
 	json.patch(token(["member", "ecs_unlocker"]), [{"op": "replace", "path": "/project/id", "value": other}]),
 	json.patch(token(["member", "ecs_unlocker"]), [{"op": "replace", "path": "/method", "value": "aksk"}]),
+	json.patch(token(["member"]), [{"op": "add", "path": "/access_key", "value": "AKUNLOCK"}]),
+	json.patch(token(["member"]), [{"op": "add", "path": "/access_key", "value": "AKADMIN"}]),
+	json.patch(token(["reader"]), [{"op": "add", "path": "/access_key", "value": "AKEXAMPLE"}]),
 	aksk,
 ]
 
