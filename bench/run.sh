@@ -316,24 +316,18 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 col() { # kind target column: median over rounds
 	awk -v k="$1" -v t="$2" -v c="$3" '$1 == k && $2 == t { print $c }' "$OUT/results.txt" | median
 }
-# per_round kind target column op: median over rounds of (target op plain),
-# op "/" (ratio) or "-" (difference), each round against its own plain run.
-per_round() {
+# against kind target column op: one line per round, in round order, with
+# (target op plain) for that round's runs; op "/" (ratio) or "-" (difference).
+against() {
 	awk -v k="$1" -v t="$2" -v c="$3" -v op="$4" '
 		$1 == k && $2 == "plain" { base[$3] = $c }
 		$1 == k && $2 == t { val[$3] = $c }
-		END { for (r in val) if (r in base) print (op == "/" ? val[r] / base[r] : val[r] - base[r]) }
-	' "$OUT/results.txt" | median
-}
-
-# rounds kind target column op: every round's (target op plain), in round order.
-rounds() {
-	awk -v k="$1" -v t="$2" -v c="$3" -v op="$4" '
-		$1 == k && $2 == "plain" { base[$3] = $c }
-		$1 == k && $2 == t { val[$3] = $c }
-		END { for (r = 1; r in val; r++) if (r in base) printf "%s%.*f", (r > 1 ? " " : ""), (op == "/" ? 2 : 0), (op == "/" ? val[r] / base[r] : val[r] - base[r]) }
+		END { for (r = 1; r in val; r++) if (r in base) print (op == "/" ? val[r] / base[r] : val[r] - base[r]) }
 	' "$OUT/results.txt"
 }
+# per_round: the median of against. rounds: every round's value, rounded.
+per_round() { against "$@" | median; }
+rounds() { against "$@" | awk -v d="$([ "$4" = / ] && echo 2 || echo 0)" '{ printf "%s%.*f", (NR > 1 ? " " : ""), d, $1 }'; }
 
 {
 	echo "ecsgate bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
