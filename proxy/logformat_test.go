@@ -1,0 +1,167 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/ecsgate/ecsgate/policy"
+	"github.com/ecsgate/ecsgate/proxy"
+)
+
+// credentialHeaders is written out here again rather than taken from
+// proxy.CredentialHeaders: a name dropped there must fail these tests, not
+// silently shrink what they send.
+var credentialHeaders = []string{
+	"X-Auth-Token", "X-Storage-Token", "X-Subject-Token", "X-Service-Token", "X-Security-Token",
+	"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+}
+
+// secretFor gives each credential header a value no other text in a log
+// could contain, so finding it anywhere means that header leaked.
+func secretFor(where, name string) string {
+	return "s3cr3t-" + where + "-" + strings.ToLower(name) + "-7f3a9c"
+}
+
+func credentialRequest(t *testing.T, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	for _, name := range credentialHeaders {
+		req.Header.Set(name, secretFor("req", name))
+	}
+	req.Header.Set("X-Not-A-Secret", "visible-value")
+	return req
+}
+
+func loadRedactEncoder(t *testing.T, raw string) zapcore.Encoder {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	mod, err := ctx.LoadModuleByID("caddy.logging.encoders.ecsgate_redact", json.RawMessage(raw))
+	require.NoError(t, err)
+	return mod.(zapcore.Encoder)
+}
+
+// accessEntry encodes one entry shaped like Caddy's "handled request" log
+// (modules/caddyhttp/server.go logRequest).
+func accessEntry(t *testing.T, enc zapcore.Encoder, logCredentials bool) string {
+	t.Helper()
+	req := credentialRequest(t, "http://127.0.0.1/v2.1/servers")
+	req.RemoteAddr = "192.0.2.7:4711"
+	resp := http.Header{}
+	for _, name := range credentialHeaders {
+		resp.Set(name, secretFor("resp", name))
+	}
+	buf, err := enc.EncodeEntry(zapcore.Entry{Level: zapcore.InfoLevel, Time: time.Now(), LoggerName: "http.log.access.log0", Message: "handled request"}, []zapcore.Field{
+		zap.Object("request", caddyhttp.LoggableHTTPRequest{Request: req, ShouldLogCredentials: logCredentials}),
+		zap.Int("status", 200),
+		zap.Object("resp_headers", caddyhttp.LoggableHTTPHeader{Header: resp, ShouldLogCredentials: logCredentials}),
+	})
+	require.NoError(t, err)
+	defer buf.Free()
+	return buf.String()
+}
+
+func assertNoSecret(t *testing.T, logged string) {
+	t.Helper()
+	for _, name := range credentialHeaders {
+		for _, where := range []string{"req", "resp"} {
+			assert.NotContains(t, logged, secretFor(where, name), "%s %s leaked", where, name)
+		}
+	}
+}
+
+func TestRedactEncoderHidesEveryCredential(t *testing.T) {
+	for name, raw := range map[string]string{
+		"default":      `{}`,
+		"extra fields": `{"fields": {"request>remote_ip": {"filter": "ip_mask", "ipv4_cidr": 16}}}`,
+	} {
+		for _, logCredentials := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/log_credentials=%v", name, logCredentials), func(t *testing.T) {
+				logged := accessEntry(t, loadRedactEncoder(t, raw), logCredentials)
+				assertNoSecret(t, logged)
+				var entry struct {
+					Request struct {
+						RemoteIP string         `json:"remote_ip"`
+						Headers  map[string]any `json:"headers"`
+					} `json:"request"`
+					RespHeaders map[string]any `json:"resp_headers"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(logged), &entry), logged)
+				for _, h := range credentialHeaders {
+					assert.Equal(t, policy.Redacted, entry.Request.Headers[h], "request %s", h)
+					assert.Equal(t, policy.Redacted, entry.RespHeaders[h], "response %s", h)
+				}
+				assert.Equal(t, []any{"visible-value"}, entry.Request.Headers["X-Not-A-Secret"], "other headers are logged as Caddy logs them")
+				if name == "extra fields" {
+					assert.Equal(t, "192.0.0.0", entry.Request.RemoteIP, "the operator's own fields apply too")
+				}
+			})
+		}
+	}
+}
+
+func TestRedactEncoderWrapsAnotherFormat(t *testing.T) {
+	logged := accessEntry(t, loadRedactEncoder(t, `{"wrap": {"format": "console"}}`), true)
+	assertNoSecret(t, logged)
+	assert.False(t, json.Valid([]byte(logged)), "console, not JSON: %s", logged)
+	assert.Contains(t, logged, `"X-Auth-Token": "[REDACTED]"`)
+}
+
+func TestRedactEncoderRefusesFilterOnCredential(t *testing.T) {
+	for _, field := range []string{"request>headers>X-Auth-Token", "resp_headers>x-subject-token"} {
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		_, err := ctx.LoadModuleByID("caddy.logging.encoders.ecsgate_redact",
+			json.RawMessage(`{"fields": {"`+field+`": {"filter": "hash"}}}`))
+		cancel()
+		require.Error(t, err, field)
+		assert.Contains(t, err.Error(), "is always replaced with [REDACTED]")
+	}
+}
+
+func TestCredentialHeadersAreCanonical(t *testing.T) {
+	assert.Subset(t, proxy.CredentialHeaders, credentialHeaders)
+	for _, name := range proxy.CredentialHeaders {
+		assert.Equal(t, http.CanonicalHeaderKey(name), name, "Caddy logs canonical names; the filter matches exactly")
+	}
+}
+
+func TestRedactEncoderRefusesToBeWrappedByAFilter(t *testing.T) {
+	for _, c := range []struct{ id, raw string }{
+		{"filter", `{"wrap": {"format": "ecsgate_redact"}}`},
+		{"filter", `{"wrap": {"format": "append", "wrap": {"format": "ecsgate_redact"}}}`},
+		{"ecsgate_redact", `{"wrap": {"format": "ecsgate_redact"}}`},
+	} {
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		_, err := ctx.LoadModuleByID("caddy.logging.encoders."+c.id, json.RawMessage(c.raw))
+		cancel()
+		require.Error(t, err, c.raw)
+		assert.Contains(t, err.Error(), "make ecsgate_redact the outer format")
+	}
+}
+
+// TestRedactEncoderInsideAppend: append passes each field on with its
+// name, so ecsgate_redact under it still sees full paths.
+func TestRedactEncoderInsideAppend(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	mod, err := ctx.LoadModuleByID("caddy.logging.encoders.append",
+		json.RawMessage(`{"wrap": {"format": "ecsgate_redact"}, "fields": {"site": "ecs"}}`))
+	require.NoError(t, err)
+	logged := accessEntry(t, mod.(zapcore.Encoder), true)
+	assertNoSecret(t, logged)
+	assert.Contains(t, logged, `"X-Auth-Token":"[REDACTED]"`)
+	assert.Contains(t, logged, `"site":"ecs"`)
+}
