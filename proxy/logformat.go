@@ -36,14 +36,18 @@ var CredentialHeaders = []string{
 	"Set-Cookie",
 }
 
-// RedactedLogFields are the access-log fields ecsgate_redact replaces:
-// every credential header both in the request and in the response. A
-// response carries X-Subject-Token (Keystone, IAM) or Set-Cookie; the other
-// names are redacted there too so that no upstream echoing a token can leak
-// it, and so the list has one source.
+// RedactedLogFields are the log fields ecsgate_redact replaces: every
+// credential header wherever Caddy logs headers. The access log has
+// request>headers and resp_headers; reverse_proxy's debug "upstream
+// roundtrip" entry has request>headers (as sent upstream) and headers (the
+// upstream's response), so the format also makes the default log safe with
+// `debug` on. A response carries X-Subject-Token (Keystone, IAM) or
+// Set-Cookie; the other names are redacted there too so that no upstream
+// echoing a token can leak it, and so the list has one source.
 func RedactedLogFields() []string {
-	fields := make([]string, 0, 2*len(CredentialHeaders))
-	for _, prefix := range []string{"request>headers>", "resp_headers>"} {
+	prefixes := []string{"request>headers>", "resp_headers>", "headers>"}
+	fields := make([]string, 0, len(prefixes)*len(CredentialHeaders))
+	for _, prefix := range prefixes {
 		for _, name := range CredentialHeaders {
 			fields = append(fields, prefix+name)
 		}

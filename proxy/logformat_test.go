@@ -54,9 +54,16 @@ func loadRedactEncoder(t *testing.T, raw string) zapcore.Encoder {
 	return mod.(zapcore.Encoder)
 }
 
-// accessEntry encodes one entry shaped like Caddy's "handled request" log
-// (modules/caddyhttp/server.go logRequest).
+// accessEntry encodes one entry shaped like Caddy's "handled request" log,
+// whose response headers are resp_headers.
 func accessEntry(t *testing.T, enc zapcore.Encoder, logCredentials bool) string {
+	return headersEntry(t, enc, "resp_headers", logCredentials)
+}
+
+// headersEntry encodes an entry with a request and response headers under
+// respKey: "resp_headers" in the access log, "headers" in reverse_proxy's
+// debug "upstream roundtrip" entry.
+func headersEntry(t *testing.T, enc zapcore.Encoder, respKey string, logCredentials bool) string {
 	t.Helper()
 	req := credentialRequest(t, "http://127.0.0.1/v2.1/servers")
 	req.RemoteAddr = "192.0.2.7:4711"
@@ -67,7 +74,7 @@ func accessEntry(t *testing.T, enc zapcore.Encoder, logCredentials bool) string 
 	buf, err := enc.EncodeEntry(zapcore.Entry{Level: zapcore.InfoLevel, Time: time.Now(), LoggerName: "http.log.access.log0", Message: "handled request"}, []zapcore.Field{
 		zap.Object("request", caddyhttp.LoggableHTTPRequest{Request: req, ShouldLogCredentials: logCredentials}),
 		zap.Int("status", 200),
-		zap.Object("resp_headers", caddyhttp.LoggableHTTPHeader{Header: resp, ShouldLogCredentials: logCredentials}),
+		zap.Object(respKey, caddyhttp.LoggableHTTPHeader{Header: resp, ShouldLogCredentials: logCredentials}),
 	})
 	require.NoError(t, err)
 	defer buf.Free()
@@ -88,27 +95,31 @@ func TestRedactEncoderHidesEveryCredential(t *testing.T) {
 		"default":      `{}`,
 		"extra fields": `{"fields": {"request>remote_ip": {"filter": "ip_mask", "ipv4_cidr": 16}}}`,
 	} {
-		for _, logCredentials := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/log_credentials=%v", name, logCredentials), func(t *testing.T) {
-				logged := accessEntry(t, loadRedactEncoder(t, raw), logCredentials)
-				assertNoSecret(t, logged)
-				var entry struct {
-					Request struct {
-						RemoteIP string         `json:"remote_ip"`
-						Headers  map[string]any `json:"headers"`
-					} `json:"request"`
-					RespHeaders map[string]any `json:"resp_headers"`
-				}
-				require.NoError(t, json.Unmarshal([]byte(logged), &entry), logged)
-				for _, h := range credentialHeaders {
-					assert.Equal(t, policy.Redacted, entry.Request.Headers[h], "request %s", h)
-					assert.Equal(t, policy.Redacted, entry.RespHeaders[h], "response %s", h)
-				}
-				assert.Equal(t, []any{"visible-value"}, entry.Request.Headers["X-Not-A-Secret"], "other headers are logged as Caddy logs them")
-				if name == "extra fields" {
-					assert.Equal(t, "192.0.0.0", entry.Request.RemoteIP, "the operator's own fields apply too")
-				}
-			})
+		for _, respKey := range []string{"resp_headers", "headers"} {
+			for _, logCredentials := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/log_credentials=%v", name, respKey, logCredentials), func(t *testing.T) {
+					logged := headersEntry(t, loadRedactEncoder(t, raw), respKey, logCredentials)
+					assertNoSecret(t, logged)
+					var entry struct {
+						Request struct {
+							RemoteIP string         `json:"remote_ip"`
+							Headers  map[string]any `json:"headers"`
+						} `json:"request"`
+					}
+					var top map[string]any
+					require.NoError(t, json.Unmarshal([]byte(logged), &entry), logged)
+					require.NoError(t, json.Unmarshal([]byte(logged), &top), logged)
+					resp, _ := top[respKey].(map[string]any)
+					for _, h := range credentialHeaders {
+						assert.Equal(t, policy.Redacted, entry.Request.Headers[h], "request %s", h)
+						assert.Equal(t, policy.Redacted, resp[h], "%s %s", respKey, h)
+					}
+					assert.Equal(t, []any{"visible-value"}, entry.Request.Headers["X-Not-A-Secret"], "other headers are logged as Caddy logs them")
+					if name == "extra fields" {
+						assert.Equal(t, "192.0.0.0", entry.Request.RemoteIP, "the operator's own fields apply too")
+					}
+				})
+			}
 		}
 	}
 }
