@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -175,4 +179,153 @@ func TestRedactEncoderInsideAppend(t *testing.T) {
 	assertNoSecret(t, logged)
 	assert.Contains(t, logged, `"X-Auth-Token":"[REDACTED]"`)
 	assert.Contains(t, logged, `"site":"ecs"`)
+}
+
+const (
+	redactFront    = "127.0.0.1:9180"
+	redactUpstream = "127.0.0.1:9181"
+)
+
+// redactCaddyfile serves a front site proxying to an upstream site that
+// answers with every credential header, both logged with ecsgate_redact,
+// and sends Caddy's default log to a file too: a request whose Host matches
+// no site is logged there, not in the site's log.
+func redactCaddyfile(logCredentials bool) string {
+	var opts, respHeaders strings.Builder
+	if logCredentials {
+		opts.WriteString("\tservers {\n\t\tlog_credentials\n\t}\n")
+	}
+	for _, name := range credentialHeaders {
+		fmt.Fprintf(&respHeaders, "\t\t%s %q\n", name, secretFor("resp", name))
+	}
+	return fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9180
+	auto_https off
+	skip_install_trust
+	grace_period 1ns
+%s	log default {
+		output file {$ECSGATE_TEST_DEFAULT_LOG}
+		format ecsgate_redact
+	}
+}
+
+(access_log) {
+	log {
+		output file {$ECSGATE_TEST_ACCESS_LOG}
+		format ecsgate_redact
+	}
+}
+
+http://%s {
+	bind 127.0.0.1
+	import access_log
+	reverse_proxy %s
+}
+
+http://%s {
+	bind 127.0.0.1
+	import access_log
+	header {
+%s	}
+	respond "ok"
+}
+`, opts.String(), redactFront, redactUpstream, redactUpstream, respHeaders.String())
+}
+
+// TestAccessLogRedactsEveryCredentialHeader runs Caddy with the format and
+// checks the files it writes: not one secret, and every credential header
+// that was sent or answered shows up by name as [REDACTED].
+func TestAccessLogRedactsEveryCredentialHeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts Caddy")
+	}
+	for _, logCredentials := range []bool{false, true} {
+		t.Run(fmt.Sprintf("log_credentials=%v", logCredentials), func(t *testing.T) {
+			dir := t.TempDir()
+			accessLog, defaultLog := filepath.Join(dir, "access.log"), filepath.Join(dir, "default.log")
+			t.Setenv("ECSGATE_TEST_ACCESS_LOG", accessLog)
+			t.Setenv("ECSGATE_TEST_DEFAULT_LOG", defaultLog)
+			caddytest.NewTester(t).InitServer(redactCaddyfile(logCredentials), "caddyfile")
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
+			resp, err := client.Do(credentialRequest(t, "http://"+redactFront+"/v2.1/servers"))
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Equal(t, secretFor("resp", "X-Subject-Token"), resp.Header.Get("X-Subject-Token"), "the upstream's answer reached the client")
+
+			// A Host no site names: Caddy still logs it, to the default log.
+			stray := credentialRequest(t, "http://"+redactFront+"/v2.1/servers")
+			stray.Host = "localhost"
+			resp, err = client.Do(stray)
+			require.NoError(t, err)
+			resp.Body.Close()
+
+			// Both sites and the stray request each write one entry.
+			var entries []map[string]any
+			require.Eventually(t, func() bool {
+				entries, err = accessEntries(accessLog, defaultLog)
+				return err == nil && len(entries) >= 3
+			}, 5*time.Second, 20*time.Millisecond, "%v", err)
+
+			for _, path := range []string{accessLog, defaultLog} {
+				logged, err := os.ReadFile(path)
+				require.NoError(t, err)
+				assert.NotContains(t, string(logged), "-7f3a9c", "%s holds a secret:\n%s", path, logged)
+			}
+			seen := map[string]bool{}
+			for _, e := range entries {
+				if nested(e, "request")["host"] == "localhost" {
+					seen["stray"] = true
+				}
+				for _, place := range []string{"request>headers", "resp_headers"} {
+					for name, value := range nested(e, place) {
+						if slices.Contains(credentialHeaders, name) {
+							assert.Equal(t, policy.Redacted, value, "%s>%s", place, name)
+							seen[place+">"+name] = true
+						}
+					}
+				}
+			}
+			assert.True(t, seen["stray"], "the request for an unknown Host is logged")
+			for _, name := range credentialHeaders {
+				assert.True(t, seen["request>headers>"+name], "request>headers>%s logged", name)
+				assert.True(t, seen["resp_headers>"+name], "resp_headers>%s logged", name)
+			}
+		})
+	}
+}
+
+// accessEntries reads the entries of Caddy's access loggers from the given
+// files; the stray request's says "NOP" (no route), not "handled request".
+func accessEntries(paths ...string) ([]map[string]any, error) {
+	var out []map[string]any
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for line := range strings.Lines(string(data)) {
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				return nil, fmt.Errorf("%s: %w: %s", path, err, line)
+			}
+			if logger, _ := e["logger"].(string); strings.HasPrefix(logger, "http.log.access") {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
+}
+
+// nested follows a path like request>headers into a decoded entry.
+func nested(e map[string]any, path string) map[string]any {
+	for _, key := range strings.Split(path, ">") {
+		e, _ = e[key].(map[string]any)
+	}
+	return e
 }
