@@ -35,6 +35,10 @@ const (
 	// denyDecision is the decision path of the deny-all-mutations policy.
 	denyDecision = "data.e2e.denymutations.decision"
 	denyReason   = "e2e: this gateway denies every mutation"
+
+	// accessKey is mapped in the shipped site's data to the roles that may
+	// unlock in demo, so that a decision made for it is an allow.
+	accessKey = "AKE2EUNLOCKER"
 )
 
 var (
@@ -47,6 +51,16 @@ var (
 	slowCalls, garbageCalls atomic.Int64
 	closedPort              string // "127.0.0.1:<port>" nothing listens on
 )
+
+// accessKeysData maps accessKey for the shipped site (policy data, the
+// format of config/huawei.Caddyfile's access_keys.yaml).
+func accessKeysData() string {
+	return `{"ecsgate": {"access_keys": {"` + accessKey + `": {"project_id": "` + env["DEMO_PROJECT_ID"] +
+		`", "roles": ["member", "ecs_unlocker"]}}}}`
+}
+
+// decisionLogs are the decision-record files of the sites that keep one.
+var decisionLogs = map[string]string{}
 
 // denyPolicy lets reads through and denies everything else, with a custom
 // decision path: the reference for the differential test, where any state
@@ -159,8 +173,13 @@ func runMain(m *testing.M) int {
 		logf("%v", err)
 		return 2
 	}
+	dataFile := filepath.Join(workDir, "access-keys.json")
+	if err := os.WriteFile(dataFile, []byte(accessKeysData()), 0o644); err != nil {
+		logf("%v", err)
+		return 2
+	}
 	caddyfile := filepath.Join(workDir, "Caddyfile")
-	cfg := renderCaddyfile(env["KEYSTONE_URL"], policyFile, slow.URL+"/v3", garbage.URL+"/v3", closedPort)
+	cfg := renderCaddyfile(env["KEYSTONE_URL"], policyFile, dataFile, slow.URL+"/v3", garbage.URL+"/v3", closedPort)
 	if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
 		logf("%v", err)
 		return 2
@@ -198,7 +217,14 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-func renderCaddyfile(keystone, denyPolicyFile, slowKeystone, garbageKeystone, closed string) string {
+func renderCaddyfile(keystone, denyPolicyFile, dataFile, slowKeystone, garbageKeystone, closed string) string {
+	// The sites the tests ask "for whom was this decided?" keep a decision
+	// log (one per site: two sinks must not share a file).
+	logged := func(addr string) string {
+		_, port, _ := strings.Cut(addr, ":")
+		decisionLogs[addr] = filepath.Join(workDir, "decisions-"+port+".log")
+		return "\n\t\tdecision_log " + decisionLogs[addr]
+	}
 	site := func(addr, keystone, extra, upstream string) string {
 		return fmt.Sprintf(`
 http://%s {
@@ -220,8 +246,8 @@ http://%s {
 	storage file_system %s
 }
 `, gwAdmin, filepath.Join(workDir, "caddy-storage"))
-	b.WriteString(site(gwShipped, keystone, "", novaAddr))
-	b.WriteString(site(gwDeny, keystone, "\n\t\tpolicy "+denyPolicyFile+"\n\t\tdecision "+denyDecision, novaAddr))
+	b.WriteString(site(gwShipped, keystone, "\n\t\tdata "+dataFile+logged(gwShipped), novaAddr))
+	b.WriteString(site(gwDeny, keystone, "\n\t\tpolicy "+denyPolicyFile+"\n\t\tdecision "+denyDecision+logged(gwDeny), novaAddr))
 	b.WriteString(site(gwKeystoneDown, "http://"+closed+"/v3", "", novaAddr))
 	b.WriteString(site(gwKeystoneSlow, slowKeystone, "", novaAddr))
 	b.WriteString(site(gwKeystoneGarbage, garbageKeystone, "", novaAddr))
