@@ -19,6 +19,9 @@
 //	:18083  Keystone that answers too slowly (httptest) -> nova-api
 //	:18084  Keystone that answers 200 "not json"        -> nova-api
 //	:18085  shipped policy                              -> a closed port
+//	:18086  shipped policy -> a relay that answers 101 to an Upgrade request,
+//	        then pipes raw bytes to nova-api (a WebSocket-capable balancer)
+//	:18087  shipped policy -> a relay that answers 101 to every request
 //	admin   localhost:2399
 //
 // and stops exactly that process at the end. The decision logs (OPA's

@@ -4,10 +4,13 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,5 +265,216 @@ func TestHostActionsOnGet(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// ---- 5. protocol upgrades -----------------------------------------------------
+
+// relay stands in for a WebSocket-capable load balancer in front of
+// nova-api: it answers 101 Switching Protocols to a request carrying Upgrade
+// (to every request when always is set) and from then on pipes raw bytes to
+// nova-api. Other requests it passes on as they are.
+type relay struct {
+	ln      net.Listener
+	always  bool
+	tunnels atomic.Int64 // connections switched to raw piping
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+}
+
+func startRelay(always bool) (*relay, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &relay{ln: ln, always: always, conns: map[net.Conn]struct{}{}}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.handle(c)
+			}()
+		}
+	}()
+	return r, nil
+}
+
+func (r *relay) addr() string { return r.ln.Addr().String() }
+
+// track registers c for close; false once the relay is closing.
+func (r *relay) track(c net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conns == nil {
+		return false
+	}
+	r.conns[c] = struct{}{}
+	return true
+}
+
+func (r *relay) handle(c net.Conn) {
+	defer c.Close()
+	if !r.track(c) {
+		return
+	}
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return
+	}
+	up, err := net.DialTimeout("tcp", novaAddr, 5*time.Second)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	if !r.track(up) {
+		return
+	}
+	proto := req.Header.Get("Upgrade")
+	if proto != "" || r.always {
+		if proto == "" {
+			proto = "websocket"
+		}
+		r.tunnels.Add(1)
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", proto); err != nil {
+			return
+		}
+	} else if err := req.Write(up); err != nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(up, br)
+		close(done)
+	}()
+	_, _ = io.Copy(c, up)
+	c.Close()
+	<-done
+}
+
+// close stops accepting, ends every open connection and waits for the
+// relay's goroutines.
+func (r *relay) close() {
+	r.ln.Close()
+	r.mu.Lock()
+	for c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// TestUpgradeRefused: a protocol switch would hand the connection to
+// whatever the upstream makes of the following bytes, undecided. The gateway
+// refuses an Upgrade request before any policy runs.
+func TestUpgradeRefused(t *testing.T) {
+	s1 := env["SERVER1"]
+	resetServers(t)
+	cases := []struct{ name, conn string }{
+		{"websocket", "Upgrade"},
+		{"websocket, lower-case", "upgrade"},
+		{"websocket with close", "close, Upgrade"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg := newTarget(t, gwShipped)
+			raw := tg.req("GET", "/v2.1/servers/"+s1, "", connection(c.conn),
+				hdr("Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: ZTJlLXdlYnNvY2tldC1rZXk="))
+			o := attempt(t, gwShipped, s1, raw)
+			refused(t, o, http.StatusBadRequest)
+			rec := decisionFor(t, gwShipped, o.resp.Header)
+			assert.NotEmpty(t, rec.Rejected, "refused before the policy: %+v", rec.Result)
+		})
+	}
+	t.Run("h2c", func(t *testing.T) {
+		tg := newTarget(t, gwShipped)
+		raw := tg.req("GET", "/v2.1/servers/"+s1, "", connection("Upgrade, HTTP2-Settings"),
+			hdr("Upgrade: h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA"))
+		o := attempt(t, gwShipped, s1, raw)
+		refused(t, o, http.StatusBadRequest)
+	})
+}
+
+// TestUpgradeTunnel: behind a balancer that switches protocols, a read
+// allowed by the policy would open a raw tunnel to nova-api; alice's unlock
+// sent through it (the policy denies it: she lacks ecs_unlocker) must not
+// happen.
+func TestUpgradeTunnel(t *testing.T) {
+	s1 := env["SERVER1"]
+	resetAndLock(t, "alice", s1)
+	before := novaDBState(t, s1)
+	tunnels := upgradeRelay.tunnels.Load()
+	tg := newTarget(t, gwRelayUpgrade)
+	mark := nlog.mark(t)
+
+	x := roundTrip(t, gwRelayUpgrade, tg.req("GET", "/v2.1/servers/"+s1, "", connection("Upgrade"),
+		hdr("Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: ZTJlLXdlYnNvY2tldC1rZXk=")))
+	t.Logf("upgrade answered %d %.300s", x.resp.Status, x.resp.Body)
+	if x.resp.Status == http.StatusSwitchingProtocols {
+		smuggled := tg.req("POST", "/v2.1/servers/"+s1+"/action", body("unlock"))
+		_, err := io.WriteString(x.conn, smuggled)
+		require.NoError(t, err)
+		if resp, err := http.ReadResponse(x.br, &http.Request{Method: "POST"}); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Logf("through the tunnel: %d %.300s", resp.StatusCode, b)
+		} else {
+			t.Logf("through the tunnel: %v", err)
+		}
+	}
+	reached := nlog.since(t, mark)
+	after := novaDBState(t, s1)
+	t.Logf("nova-api logged %q; server %s -> %s", reached, before.short(), after.short())
+
+	assert.NotEqual(t, http.StatusSwitchingProtocols, x.resp.Status, "a 101 reached the client")
+	assert.Equal(t, before, after, "the server changed: %s -> %s", before.short(), after.short())
+	assert.Equal(t, tunnels, upgradeRelay.tunnels.Load(), "the relay opened a tunnel")
+	assert.Empty(t, reached, "nothing may reach nova-api")
+	if assert.Equal(t, http.StatusBadRequest, x.resp.Status, "%s", x.resp.Body) {
+		novaFault(t, x.resp.Status, x.resp.Header, x.resp.Body, "badRequest")
+	}
+}
+
+// TestUpstream101WithoutUpgrade: an upstream that switches protocols on a
+// request that asked for no upgrade is broken or hostile; the gateway
+// answers 502 instead of passing the 101 (and the connection) on.
+func TestUpstream101WithoutUpgrade(t *testing.T) {
+	s1 := env["SERVER1"]
+	resetAndLock(t, "alice", s1)
+	before := novaDBState(t, s1)
+	tg := newTarget(t, gwRelay101)
+	mark := nlog.mark(t)
+
+	x := roundTrip(t, gwRelay101, tg.req("GET", "/v2.1/servers/"+s1, "", keepAlive()))
+	t.Logf("GET answered %d %q %.300s", x.resp.Status, x.resp.Header, x.resp.Body)
+	if x.resp.Status == http.StatusSwitchingProtocols {
+		_, err := io.WriteString(x.conn, tg.req("POST", "/v2.1/servers/"+s1+"/action", body("unlock")))
+		require.NoError(t, err)
+		if resp, err := http.ReadResponse(x.br, &http.Request{Method: "POST"}); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Logf("through the tunnel: %d %.300s", resp.StatusCode, b)
+		}
+	}
+	reached := nlog.since(t, mark)
+	after := novaDBState(t, s1)
+	t.Logf("nova-api logged %q; server %s -> %s", reached, before.short(), after.short())
+
+	assert.NotEqual(t, http.StatusSwitchingProtocols, x.resp.Status, "a 101 reached the client")
+	assert.Equal(t, before, after, "the server changed: %s -> %s", before.short(), after.short())
+	for _, r := range reached {
+		assert.NotContains(t, r, "POST", "a request reached nova-api through the switched connection")
+	}
+	if assert.Equal(t, http.StatusBadGateway, x.resp.Status, "%s", x.resp.Body) {
+		novaFault(t, x.resp.Status, x.resp.Header, x.resp.Body, "computeFault")
 	}
 }

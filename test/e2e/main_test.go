@@ -29,6 +29,8 @@ const (
 	gwKeystoneSlow    = "127.0.0.1:18083"
 	gwKeystoneGarbage = "127.0.0.1:18084"
 	gwUpstreamDown    = "127.0.0.1:18085"
+	gwRelayUpgrade    = "127.0.0.1:18086"
+	gwRelay101        = "127.0.0.1:18087"
 	gwAdmin           = "localhost:2399"
 	novaAddr          = "127.0.0.1:8774"
 
@@ -50,6 +52,9 @@ var (
 	// Fault injection: how often the fake Keystones were called.
 	slowCalls, garbageCalls atomic.Int64
 	closedPort              string // "127.0.0.1:<port>" nothing listens on
+
+	// Relays in front of nova-api that switch protocols (forwarded_test.go).
+	upgradeRelay, always101Relay *relay
 )
 
 // accessKeysData maps accessKey for the shipped site (policy data, the
@@ -123,7 +128,7 @@ func runMain(m *testing.M) int {
 		logf("no gateway binary at %s (go build -o bin/ecsgate ./cmd/ecsgate): %v", bin, err)
 		return 2
 	}
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, "127.0.0.1:2399"} {
+	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, "127.0.0.1:2399"} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			logf("%s is already in use (a gateway left over from an earlier run?); refusing to start", addr)
@@ -168,6 +173,17 @@ func runMain(m *testing.M) int {
 		return 2
 	}
 
+	if upgradeRelay, err = startRelay(false); err != nil {
+		logf("relay: %v", err)
+		return 2
+	}
+	defer upgradeRelay.close()
+	if always101Relay, err = startRelay(true); err != nil {
+		logf("relay: %v", err)
+		return 2
+	}
+	defer always101Relay.close()
+
 	policyFile := filepath.Join(workDir, "deny-mutations.rego")
 	if err := os.WriteFile(policyFile, []byte(denyPolicy), 0o644); err != nil {
 		logf("%v", err)
@@ -196,7 +212,7 @@ func runMain(m *testing.M) int {
 			logf("stopping the gateway: %v", err)
 		}
 	}()
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown} {
+	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101} {
 		if err := gw.waitReady(addr, 30*time.Second); err != nil {
 			logf("gateway site %s: %v\n%s", addr, err, tail(gatewayLg, 40))
 			return 2
@@ -252,6 +268,8 @@ http://%s {
 	b.WriteString(site(gwKeystoneSlow, slowKeystone, "", novaAddr))
 	b.WriteString(site(gwKeystoneGarbage, garbageKeystone, "", novaAddr))
 	b.WriteString(site(gwUpstreamDown, keystone, "", closed))
+	b.WriteString(site(gwRelayUpgrade, keystone, logged(gwRelayUpgrade), upgradeRelay.addr()))
+	b.WriteString(site(gwRelay101, keystone, logged(gwRelay101), always101Relay.addr()))
 	return b.String()
 }
 
