@@ -47,12 +47,39 @@ type Action struct {
 // Identity is the caller as the gateway established it. It never holds the
 // token or signature it was established from.
 type Identity struct {
-	Method    string    `json:"method"`
-	User      Scope     `json:"user"`
-	Project   *Scope    `json:"project"`
-	Roles     []string  `json:"roles"`
-	ExpiresAt time.Time `json:"expires_at"`
-	AccessKey string    `json:"access_key"`
+	Method  string `json:"method"`
+	User    Scope  `json:"user"`
+	Project *Scope `json:"project"`
+	// Scope is what the credential is scoped to; nil only for identities
+	// built before scopes were known (tests).
+	Scope *IdentityScope `json:"scope"`
+	Roles []string       `json:"roles"`
+	// AuthMethods is the token's "methods" (password, token, totp,
+	// application_credential, ...); empty for AK/SK.
+	AuthMethods []string  `json:"auth_methods"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	AccessKey   string    `json:"access_key"`
+}
+
+// Scope types of IdentityScope.Type.
+const (
+	ScopeProject  = "project"
+	ScopeDomain   = "domain"
+	ScopeSystem   = "system"
+	ScopeUnscoped = "unscoped"
+)
+
+// IdentityScope tells a project admin from a domain or system admin: a
+// role means something different in each scope.
+type IdentityScope struct {
+	// Type is ScopeProject, ScopeDomain, ScopeSystem or ScopeUnscoped.
+	Type string `json:"type"`
+	// Project is the scope of a project-scoped credential.
+	Project *Scope `json:"project"`
+	// Domain is the scope of a domain-scoped token.
+	Domain *Ref `json:"domain"`
+	// System is "all" for a system-scoped token, "" (null) otherwise.
+	System string `json:"system"`
 }
 
 // Scope names a Keystone user or project and its domain.
@@ -127,3 +154,81 @@ var lowerHeaderNames = func() map[string]string {
 	}
 	return m
 }()
+
+// MarshalJSON renders the input exactly as the policy sees it (Value builds
+// the same document as an OPA value; a test keeps the two equal): lists are
+// never null, an empty project id, expiry, access key or system scope is
+// null, and an action without arguments has "args": null.
+func (in Input) MarshalJSON() ([]byte, error) {
+	type plain Input // no methods: no recursion
+	return json.Marshal(struct {
+		plain
+		ServerIDs []string `json:"server_ids"`
+		ProjectID *string  `json:"project_id"`
+	}{plain(in), nonNil(in.ServerIDs), nullable(in.ProjectID)})
+}
+
+// MarshalJSON: see Input.MarshalJSON.
+func (r Request) MarshalJSON() ([]byte, error) {
+	type plain Request
+	headers := r.Headers
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	return json.Marshal(struct {
+		plain
+		Headers map[string]string `json:"headers"`
+	}{plain(r), headers})
+}
+
+// MarshalJSON: see Input.MarshalJSON.
+func (a Action) MarshalJSON() ([]byte, error) {
+	args := a.Args
+	if len(args) == 0 {
+		args = json.RawMessage("null")
+	}
+	return json.Marshal(struct {
+		Name string          `json:"name"`
+		Args json.RawMessage `json:"args"`
+	}{a.Name, args})
+}
+
+// MarshalJSON: see Input.MarshalJSON.
+func (id Identity) MarshalJSON() ([]byte, error) {
+	type plain Identity
+	var expires *string
+	if !id.ExpiresAt.IsZero() {
+		s := id.ExpiresAt.UTC().Format(time.RFC3339)
+		expires = &s
+	}
+	return json.Marshal(struct {
+		plain
+		Roles       []string `json:"roles"`
+		AuthMethods []string `json:"auth_methods"`
+		ExpiresAt   *string  `json:"expires_at"`
+		AccessKey   *string  `json:"access_key"`
+	}{plain(id), nonNil(id.Roles), nonNil(id.AuthMethods), expires, nullable(id.AccessKey)})
+}
+
+// MarshalJSON: see Input.MarshalJSON.
+func (s IdentityScope) MarshalJSON() ([]byte, error) {
+	type plain IdentityScope
+	return json.Marshal(struct {
+		plain
+		System *string `json:"system"`
+	}{plain(s), nullable(s.System)})
+}
+
+func nonNil(ss []string) []string {
+	if ss == nil {
+		return []string{}
+	}
+	return ss
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -15,9 +15,8 @@ import (
 //
 // It is on every request's path, so it allocates as little as it can
 // (bench/README.md): object keys and recurring values (methods, API
-// families, common header names) are terms made once; the other string
-// terms of one input share a single allocation; and the identity part, the
-// same for every request a token makes, comes from identityTerms. OPA never
+// families, common header names) are terms made once; and the other string
+// terms of one input share a single allocation. OPA never
 // modifies a value it evaluates, so a term may sit in any number of inputs
 // evaluated at once.
 func (in *Input) Value() (ast.Value, error) {
@@ -35,7 +34,7 @@ func (in *Input) Value() (ast.Value, error) {
 		ast.Item(keyAction, action),
 		ast.Item(keyServerIDs, b.strings(in.ServerIDs)),
 		ast.Item(keyProjectID, b.nullable(in.ProjectID)),
-		ast.Item(keyIdentity, identityTerms.get(in.Identity)),
+		ast.Item(keyIdentity, in.Identity.term()),
 	), nil
 }
 
@@ -81,15 +80,19 @@ func (r *Request) term(b *termBatch) *ast.Term {
 	)
 }
 
-// term builds the identity's value; identityTerms caches it.
+// term builds the identity's value.
 func (id *Identity) term() *ast.Term {
 	if id == nil {
 		return nullTerm
 	}
-	b := termBatch{terms: make([]ast.Term, 0, 11+len(id.Roles))}
+	b := termBatch{terms: make([]ast.Term, 0, 18+len(id.Roles)+len(id.AuthMethods))}
 	project := nullTerm
 	if id.Project != nil {
 		project = id.Project.term(&b)
+	}
+	scope := nullTerm
+	if id.Scope != nil {
+		scope = id.Scope.term(&b)
 	}
 	expires := nullTerm
 	if !id.ExpiresAt.IsZero() {
@@ -99,9 +102,30 @@ func (id *Identity) term() *ast.Term {
 		ast.Item(keyMethod, b.constant(id.Method)),
 		ast.Item(keyUser, id.User.term(&b)),
 		ast.Item(keyProject, project),
+		ast.Item(keyScope, scope),
 		ast.Item(keyRoles, b.strings(id.Roles)),
+		ast.Item(keyAuthMethods, b.strings(id.AuthMethods)),
 		ast.Item(keyExpiresAt, expires),
 		ast.Item(keyAccessKey, b.nullable(id.AccessKey)),
+	)
+}
+
+func (s *IdentityScope) term(b *termBatch) *ast.Term {
+	project, domain := nullTerm, nullTerm
+	if s.Project != nil {
+		project = s.Project.term(b)
+	}
+	if s.Domain != nil {
+		domain = ast.ObjectTerm(
+			ast.Item(keyID, b.constant(s.Domain.ID)),
+			ast.Item(keyName, b.constant(s.Domain.Name)),
+		)
+	}
+	return ast.ObjectTerm(
+		ast.Item(keyType, b.constant(s.Type)),
+		ast.Item(keyProject, project),
+		ast.Item(keyDomain, domain),
+		ast.Item(keySystem, b.nullable(s.System)),
 	)
 }
 
@@ -212,6 +236,10 @@ var (
 	keyExpiresAt    = ast.StringTerm("expires_at")
 	keyAccessKey    = ast.StringTerm("access_key")
 	keyDomain       = ast.StringTerm("domain")
+	keyScope        = ast.StringTerm("scope")
+	keyAuthMethods  = ast.StringTerm("auth_methods")
+	keyType         = ast.StringTerm("type")
+	keySystem       = ast.StringTerm("system")
 )
 
 // The api object and the object of an action without arguments come from
@@ -254,6 +282,7 @@ var constantTerms = func() map[string]*ast.Term {
 	for _, s := range []string{
 		"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
 		"nova", "ecs", "v1", "v1.1", "v2", "v2.1", "token", "aksk",
+		ScopeProject, ScopeDomain, ScopeSystem, ScopeUnscoped, "all", "password",
 		"member", "reader", "admin", "default", "Default", "*/*", "application/json",
 		Redacted,
 	} {

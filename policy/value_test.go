@@ -27,8 +27,11 @@ func valueInputs() map[string]*Input {
 			ServerIDs: []string{"a", "b"},
 			ProjectID: "p",
 			Identity: &Identity{Method: "token", User: Scope{ID: "u", Name: "alice", Domain: Ref{ID: "default", Name: "Default"}},
-				Project: &Scope{ID: "p", Name: "demo", Domain: Ref{ID: "d2", Name: "Other"}},
-				Roles:   []string{"member", "reader"}, ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))},
+				Project:     &Scope{ID: "p", Name: "demo", Domain: Ref{ID: "d2", Name: "Other"}},
+				Scope:       &IdentityScope{Type: ScopeProject, Project: &Scope{ID: "p", Name: "demo", Domain: Ref{ID: "d2", Name: "Other"}}},
+				Roles:       []string{"member", "reader"},
+				AuthMethods: []string{"password", "totp"},
+				ExpiresAt:   time.Date(2030, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))},
 		}
 	}
 	cases := map[string]*Input{"full": full(), "empty": {}}
@@ -47,7 +50,13 @@ func valueInputs() map[string]*Input {
 	in.Identity.Roles = nil
 	in.Action = &Action{Name: "lock"}
 	in.Request.Headers = nil
+	in.Identity.Scope = &IdentityScope{Type: ScopeDomain, Domain: &Ref{ID: "d9", Name: "Ops"}}
 	cases["domain scoped"] = in
+	in = full()
+	in.Identity.Project = nil
+	in.Identity.Scope = &IdentityScope{Type: ScopeSystem, System: "all"}
+	in.Identity.AuthMethods = nil
+	cases["system scoped"] = in
 	return cases
 }
 
@@ -73,34 +82,6 @@ func TestValueRejectsBadArgs(t *testing.T) {
 	in.Action.Args = json.RawMessage(`{"host": `)
 	_, err := in.Value()
 	require.Error(t, err)
-}
-
-func TestIdentityTermsKeyedByContent(t *testing.T) {
-	c := newTermCache(2)
-	id := &Identity{Method: "token", User: Scope{ID: "u"}, Roles: []string{"member"}}
-	first := c.get(id)
-	same := *id
-	same.Roles = []string{"member"}
-	assert.Same(t, first, c.get(&same), "an equal identity reuses the term")
-	assert.EqualValues(t, 1, c.hits.Load())
-
-	for name, change := range map[string]func(*Identity){
-		"roles":      func(x *Identity) { x.Roles = []string{"member", "admin"} },
-		"role order": func(x *Identity) { x.Roles = []string{"admin", "member"} },
-		"user":       func(x *Identity) { x.User.ID = "v" },
-		"project":    func(x *Identity) { x.Project = &Scope{ID: "p"} },
-		"expiry":     func(x *Identity) { x.ExpiresAt = time.Unix(1, 0) },
-		"access key": func(x *Identity) { x.AccessKey = "AK" },
-		"method":     func(x *Identity) { x.Method = "aksk" },
-	} {
-		other := *id
-		change(&other)
-		got := c.get(&other)
-		assert.Zero(t, got.Value.Compare(other.term().Value), name)
-		assert.NotZero(t, got.Value.Compare(first.Value), name)
-	}
-	assert.LessOrEqual(t, len(c.entries), 2, "the cache stays bounded")
-	assert.Equal(t, nullTerm, c.get(nil))
 }
 
 // TestValueConcurrent shares cached terms between inputs evaluated at once
@@ -205,113 +186,16 @@ func BenchmarkIdentityTermMiss(b *testing.B) {
 	}
 }
 
-// The construction Value replaced (policy/input.go before bench/README.md's
-// changes): the reference its output must equal.
-// referenceValue is the former Input.Value.
+// referenceValue is the input contract's one definition, its JSON form
+// (Input.MarshalJSON), as OPA would convert it: what Value must build.
 func referenceValue(in *Input) (ast.Value, error) {
-	action := ast.NullTerm()
-	if in.Action != nil {
-		args, err := refJSONTerm(in.Action.Args)
-		if err != nil {
-			return nil, err
-		}
-		action = ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("name"), ast.StringTerm(in.Action.Name)),
-			ast.Item(ast.InternedTerm("args"), args),
-		)
-	}
-	return ast.NewObject(
-		ast.Item(ast.InternedTerm("request"), in.Request.refTerm()),
-		ast.Item(ast.InternedTerm("api"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("family"), ast.StringTerm(in.API.Family)),
-			ast.Item(ast.InternedTerm("version"), ast.StringTerm(in.API.Version)),
-			ast.Item(ast.InternedTerm("microversion"), ast.StringTerm(in.API.Microversion)),
-			ast.Item(ast.InternedTerm("route"), ast.StringTerm(in.API.Route)),
-		)),
-		ast.Item(ast.InternedTerm("operation"), ast.StringTerm(in.Operation)),
-		ast.Item(ast.InternedTerm("action"), action),
-		ast.Item(ast.InternedTerm("server_ids"), refStringsTerm(in.ServerIDs)),
-		ast.Item(ast.InternedTerm("project_id"), refNullableString(in.ProjectID)),
-		ast.Item(ast.InternedTerm("identity"), in.Identity.refTerm()),
-	), nil
-}
-
-func (r *Request) refTerm() *ast.Term {
-	headers := make([][2]*ast.Term, 0, len(r.Headers))
-	for k, v := range r.Headers {
-		headers = append(headers, ast.Item(ast.StringTerm(k), ast.StringTerm(v)))
-	}
-	return ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("id"), ast.StringTerm(r.ID)),
-		ast.Item(ast.InternedTerm("method"), ast.StringTerm(r.Method)),
-		ast.Item(ast.InternedTerm("path"), ast.StringTerm(r.Path)),
-		ast.Item(ast.InternedTerm("query"), ast.StringTerm(r.Query)),
-		ast.Item(ast.InternedTerm("headers"), ast.ObjectTerm(headers...)),
-		ast.Item(ast.InternedTerm("remote_ip"), ast.StringTerm(r.RemoteIP)),
-	)
-}
-
-func (id *Identity) refTerm() *ast.Term {
-	if id == nil {
-		return ast.NullTerm()
-	}
-	project := ast.NullTerm()
-	if id.Project != nil {
-		project = id.Project.refTerm()
-	}
-	expires := ast.NullTerm()
-	if !id.ExpiresAt.IsZero() {
-		expires = ast.StringTerm(id.ExpiresAt.UTC().Format(time.RFC3339))
-	}
-	return ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("method"), ast.StringTerm(id.Method)),
-		ast.Item(ast.InternedTerm("user"), id.User.refTerm()),
-		ast.Item(ast.InternedTerm("project"), project),
-		ast.Item(ast.InternedTerm("roles"), refStringsTerm(id.Roles)),
-		ast.Item(ast.InternedTerm("expires_at"), expires),
-		ast.Item(ast.InternedTerm("access_key"), refNullableString(id.AccessKey)),
-	)
-}
-
-func (s *Scope) refTerm() *ast.Term {
-	return ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("id"), ast.StringTerm(s.ID)),
-		ast.Item(ast.InternedTerm("name"), ast.StringTerm(s.Name)),
-		ast.Item(ast.InternedTerm("domain"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("id"), ast.StringTerm(s.Domain.ID)),
-			ast.Item(ast.InternedTerm("name"), ast.StringTerm(s.Domain.Name)),
-		)),
-	)
-}
-
-func refStringsTerm(ss []string) *ast.Term {
-	terms := make([]*ast.Term, len(ss))
-	for i, s := range ss {
-		terms[i] = ast.StringTerm(s)
-	}
-	return ast.ArrayTerm(terms...)
-}
-
-func refNullableString(s string) *ast.Term {
-	if s == "" {
-		return ast.NullTerm()
-	}
-	return ast.StringTerm(s)
-}
-
-// jsonTerm converts the raw action value. `null` is by far the most common
-// argument (lock, unlock, os-start...), so it skips the decoder.
-func refJSONTerm(raw json.RawMessage) (*ast.Term, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ast.NullTerm(), nil
-	}
-	var v any
-	if err := util.UnmarshalJSON(raw, &v); err != nil {
-		return nil, err
-	}
-	val, err := ast.InterfaceToValue(v)
+	b, err := json.Marshal(in)
 	if err != nil {
 		return nil, err
 	}
-	return ast.NewTerm(val), nil
+	var v any
+	if err := util.UnmarshalJSON(b, &v); err != nil {
+		return nil, err
+	}
+	return ast.InterfaceToValue(v)
 }

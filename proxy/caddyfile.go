@@ -14,9 +14,13 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("ecs_policy", parseCaddyfile)
-	// After forward_auth: tracing, request_body, rewrites and forward_auth
-	// have run, and respond / reverse_proxy have not.
-	httpcaddyfile.RegisterDirectiveOrder("ecs_policy", httpcaddyfile.After, "forward_auth")
+	// The last slot before the routing directives: every handler that can
+	// change the request at the same nesting level (rewrite, uri,
+	// forward_auth, request_header, ...) has run, and handle, handle_path,
+	// route, respond and reverse_proxy have not. A handle or route block
+	// after it may still change the request; the ecs_verified transport
+	// catches that (docs/forwarded-request.md).
+	httpcaddyfile.RegisterDirectiveOrder("ecs_policy", httpcaddyfile.After, "templates")
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

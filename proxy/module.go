@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -91,6 +92,9 @@ type Handler struct {
 	tracerProvider trace.TracerProvider
 	shutdownTracer func(context.Context) error
 	logger         *zap.Logger
+	// warnedUnverified is a pointer: Handler is copied by value as a
+	// module value (CaddyModule), which must not copy a lock.
+	warnedUnverified *atomic.Bool
 }
 
 // DecisionLog configures the local decision-record file.
@@ -122,6 +126,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // client. It does no network I/O, so `ecsgate validate` stays offline.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.warnedUnverified = new(atomic.Bool)
 	repl := caddy.NewReplacer()
 	for i := range h.Policy {
 		h.Policy[i] = repl.ReplaceKnown(h.Policy[i], "")

@@ -21,6 +21,9 @@ type failure struct {
 	// microversion, when known, is echoed as Nova does on its faults.
 	microversion string
 	headers      map[string]string
+	// reason is a stable code for records and metrics when the request is
+	// refused before the policy runs.
+	reason string
 }
 
 // novaFaultNames maps statuses to Nova's fault names (nova/api/openstack/wsgi.py).

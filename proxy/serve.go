@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		RemoteIP:   clientIP(r),
 		Timestamp:  start,
 	}
-	op, fail := h.decide(ctx, r, rec)
+	op, body, fail := h.decide(ctx, r, rec)
 	if fail != nil {
 		rec.Status = fail.status
 	}
@@ -65,19 +66,60 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !signsTraceContext(r.Header) {
 		tracing.Inject(ctx, r.Header)
 	}
-	fail, err := h.forward(w, r, next, h.family(op.Family), op.Microversion)
+	decided := newDecidedRequest(r, body, rec.Input, h)
+	fail, err := h.forward(w, withDecided(r, decided), next, h.family(op.Family), op.Microversion)
 	if fail != nil {
 		h.logger.Error("upstream failed before answering",
 			zap.String("decision_id", decisionID), zap.Int("status", fail.status), zap.Error(err))
 		fail.write(w)
 		return nil
 	}
+	if !decided.verified.Load() {
+		h.warnUnverified()
+	}
 	return err
+}
+
+// warnUnverified says, once per configuration, that requests leave without
+// the wire check: nothing then stops a handler after ecs_policy from changing
+// what was decided.
+func (h *Handler) warnUnverified() {
+	if h.warnedUnverified.Swap(true) {
+		return
+	}
+	h.logger.Warn("a request was forwarded without the ecs_verified transport checking it against its decision; " +
+		"use `transport ecs_verified` in reverse_proxy (see README, \"Verified at the wire\")")
+}
+
+// recordWireRefusal records a request the ecs_verified transport did not
+// send: a second record under the same decision id says why.
+func (h *Handler) recordWireRefusal(d *decidedRequest, reason, detail string) {
+	status := http.StatusInternalServerError
+	if reason == "switching_protocols" {
+		status = http.StatusBadGateway
+	}
+	rec := &tracing.Record{
+		DecisionID: d.decisionID,
+		Path:       h.engine.DecisionPath(),
+		Revision:   h.engine.Revision(),
+		Input:      d.input,
+		RemoteIP:   d.input.Request.RemoteIP,
+		Result:     &policy.Decision{Allow: false, Reasons: []string{detail}, Status: status},
+		Status:     status,
+		Rejected:   "wire_" + reason,
+		Err:        detail,
+		ErrKind:    "wire",
+	}
+	if err := h.recorder.Record(rec); err != nil {
+		h.logger.Error("wire refusal could not be recorded", zap.String("decision_id", d.decisionID), zap.Error(err))
+	}
+	h.logger.Error("request not sent: it differs from what the policy decided",
+		zap.String("decision_id", d.decisionID), zap.String("reason", reason), zap.String("detail", detail))
 }
 
 // decide runs the four steps and fills rec. A non-nil failure is the answer
 // to send instead of forwarding.
-func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Record) (classify.Operation, *failure) {
+func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Record) (classify.Operation, []byte, *failure) {
 	// The escaped path is what reverse_proxy forwards, so it is what is
 	// classified and what the policy sees.
 	path := r.URL.EscapedPath()
@@ -90,11 +132,25 @@ func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Reco
 	}}
 	rec.Input = in
 
+	// Decide on the request as reverse_proxy will send it: the input below
+	// and the forwarded request are the same object.
+	if fail := toForwardedForm(r); fail != nil {
+		fail.family = h.family(familyOfPath(r.URL.Path))
+		h.reject(rec, in, r.Header, fail, fail.reason)
+		return classify.Operation{}, nil, fail
+	}
 	body, fail := h.readBody(r)
+	if fail == nil {
+		fail = refuseTrailers(r)
+	}
 	if fail != nil {
 		fail.family = h.family(familyOfPath(r.URL.Path))
-		h.reject(rec, in, r.Header, fail, "body")
-		return classify.Operation{}, fail
+		reason := fail.reason
+		if reason == "" {
+			reason = "body"
+		}
+		h.reject(rec, in, r.Header, fail, reason)
+		return classify.Operation{}, nil, fail
 	}
 
 	op, err := h.classifier.Classify(&classify.Request{
@@ -111,7 +167,7 @@ func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Reco
 		}
 		fail := &failure{status: rej.Status, message: rej.Message, family: h.family(rej.Family)}
 		h.reject(rec, in, r.Header, fail, rej.Reason)
-		return op, fail
+		return op, nil, fail
 	}
 	in.API = policy.API{Family: op.Family, Version: op.Version, Microversion: op.Microversion, Route: op.Route}
 	in.Operation = op.Name
@@ -132,8 +188,8 @@ func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Reco
 		if fail.status >= 500 {
 			rec.Err, rec.ErrKind = fail.message, "identity"
 		}
-		h.reject(rec, in, r.Header, fail, "identity")
-		return op, fail
+		h.reject(rec, in, r.Header, fail, fail.reason)
+		return op, nil, fail
 	}
 	in.Request.Headers = policy.Headers(r.Header)
 
@@ -147,13 +203,13 @@ func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Reco
 			zap.String("decision_id", rec.DecisionID), zap.Error(err))
 	}
 	if decision.Allow {
-		return op, nil
+		return op, body, nil
 	}
 	if ce := h.logger.Check(zapcore.InfoLevel, "request denied"); ce != nil {
 		ce.Write(zap.String("decision_id", rec.DecisionID), zap.String("operation", op.Name),
 			zap.Strings("server_ids", op.ServerIDs), zap.Strings("reasons", decision.Reasons))
 	}
-	return op, &failure{
+	return op, nil, &failure{
 		status:       decision.Status,
 		message:      denialMessage(decision.Reasons),
 		family:       h.family(op.Family),
@@ -244,6 +300,13 @@ func (h *Handler) readBody(r *http.Request) ([]byte, *failure) {
 	r.TransferEncoding = nil
 	r.Header.Del("Transfer-Encoding")
 	r.ContentLength = int64(len(body))
+	// The header says what the wire will: net/http writes Content-Length
+	// from r.ContentLength, whatever the header map holds.
+	if len(body) > 0 {
+		r.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
+	} else {
+		delete(r.Header, "Content-Length")
+	}
 	if len(body) == 0 {
 		r.Body = http.NoBody
 		r.GetBody = noBody
@@ -287,44 +350,52 @@ func (h *Handler) tooLarge() *failure {
 	}
 }
 
-// identify establishes the caller from an X-Auth-Token (validated against
-// Keystone) or an AK/SK Authorization header (parsed, never verified here: the
-// upstream's API gateway holds the secret key). Identity headers a client
-// could forge are stripped before policy or upstream see them.
+// identify establishes the caller from the one credential the upstream would
+// use (identity.SelectCredential): a token validated against Keystone, or an
+// AK/SK Authorization header (parsed, never verified here: the upstream's API
+// gateway holds the secret key). Identity headers a client could forge are
+// stripped before policy or upstream see them.
 func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identity, bool, *failure) {
-	token, _, err := identity.TokenFromHeader(hdr)
+	cred, err := identity.SelectCredential(hdr)
 	if err != nil {
 		identity.StripSpoofable(hdr, false)
-		return nil, false, &failure{status: http.StatusBadRequest, message: "Send exactly one X-Auth-Token header."}
+		fail := &failure{status: http.StatusBadRequest, message: "The request's credentials are ambiguous.", reason: "credentials"}
+		var ce *identity.CredentialError
+		if errors.As(err, &ce) {
+			fail.message, fail.reason = ce.Message, ce.Reason
+		}
+		return nil, false, fail
 	}
-	authz := hdr.Get("Authorization")
-	if token != "" && authz != "" {
-		identity.StripSpoofable(hdr, false)
-		return nil, false, &failure{status: http.StatusBadRequest, message: "Send either X-Auth-Token or an Authorization signature, not both."}
-	}
-	if authz != "" {
-		sig, err := identity.ParseSDKHMAC(authz)
+	switch cred.Kind {
+	case identity.CredentialAKSK:
+		sig, err := identity.ParseSDKHMAC(cred.Authorization)
 		keepProject := err == nil && sig.Signs("x-project-id")
 		identity.StripSpoofable(hdr, keepProject)
 		if err != nil {
-			return nil, false, &failure{status: http.StatusBadRequest, message: "Malformed Authorization header: only SDK-HMAC-SHA256 signatures are accepted."}
+			return nil, false, &failure{status: http.StatusBadRequest, reason: "authorization",
+				message: "Malformed Authorization header: only SDK-HMAC-SHA256 signatures are accepted."}
 		}
 		id := policyIdentity(identity.AKSKIdentity(sig))
 		if keepProject {
 			id.Project = &policy.Scope{ID: hdr.Get("X-Project-Id")}
+			id.Scope = &policy.IdentityScope{Type: policy.ScopeProject, Project: id.Project}
 		}
 		return id, false, nil
+	case identity.CredentialToken:
+		identity.StripSpoofable(hdr, false)
+		if h.keystone == nil {
+			return nil, false, nil
+		}
+		id, cacheHit, err := h.keystone.Validate(ctx, cred.Token)
+		if err != nil {
+			h.logger.Warn("identity service unavailable; denying", zap.Error(err))
+			return nil, false, &failure{status: http.StatusServiceUnavailable, reason: "identity",
+				message: "The identity service is temporarily unavailable."}
+		}
+		return policyIdentity(id), cacheHit, nil
 	}
 	identity.StripSpoofable(hdr, false)
-	if token == "" || h.keystone == nil {
-		return nil, false, nil
-	}
-	id, cacheHit, err := h.keystone.Validate(ctx, token)
-	if err != nil {
-		h.logger.Warn("identity service unavailable; denying", zap.Error(err))
-		return nil, false, &failure{status: http.StatusServiceUnavailable, message: "The identity service is temporarily unavailable."}
-	}
-	return policyIdentity(id), cacheHit, nil
+	return nil, false, nil
 }
 
 func policyIdentity(id *identity.Identity) *policy.Identity {
@@ -339,9 +410,19 @@ func policyIdentity(id *identity.Identity) *policy.Identity {
 		ExpiresAt: id.ExpiresAt,
 		AccessKey: id.AccessKey,
 	}
-	if id.Project.ID != "" {
+	out.AuthMethods = id.AuthMethods
+	switch {
+	case id.Project.ID != "":
 		out.Project = &policy.Scope{ID: id.Project.ID, Name: id.Project.Name,
 			Domain: policy.Ref{ID: id.Project.Domain.ID, Name: id.Project.Domain.Name}}
+		out.Scope = &policy.IdentityScope{Type: policy.ScopeProject, Project: out.Project}
+	case id.DomainScope.ID != "":
+		out.Scope = &policy.IdentityScope{Type: policy.ScopeDomain,
+			Domain: &policy.Ref{ID: id.DomainScope.ID, Name: id.DomainScope.Name}}
+	case id.System:
+		out.Scope = &policy.IdentityScope{Type: policy.ScopeSystem, System: "all"}
+	default:
+		out.Scope = &policy.IdentityScope{Type: policy.ScopeUnscoped}
 	}
 	return out
 }

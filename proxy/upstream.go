@@ -54,9 +54,21 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if errors.As(err, &herr) && herr.StatusCode >= 400 {
 		status = herr.StatusCode
 	}
+	message := "The compute service could not be reached through the gateway."
+	var m *mismatch
+	switch {
+	case errors.As(err, &m):
+		// The gateway's own configuration changed the request after the
+		// decision: a server-side fault, and nothing was sent.
+		status, message = http.StatusInternalServerError,
+			"The gateway changed the request after the policy decided on it; it was not sent."
+	case errors.Is(err, errSwitchingProtocols):
+		status, message = http.StatusBadGateway,
+			"The compute service tried to switch protocols; the gateway does not open tunnels."
+	}
 	return &failure{
 		status:       status,
-		message:      "The compute service could not be reached through the gateway.",
+		message:      message,
 		family:       family,
 		microversion: microversion,
 	}, err

@@ -63,6 +63,7 @@ type Metrics struct {
 	recordsWritten   *prometheus.CounterVec
 	recordsBlocked   *prometheus.CounterVec
 	recordsFailed    *prometheus.CounterVec
+	wireRefusals     *prometheus.CounterVec
 }
 
 // evalBuckets suit an in-process Rego evaluation: 5µs to 100ms.
@@ -123,7 +124,22 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}, []string{"sink"})); err != nil {
 		return nil, err
 	}
+	if m.wireRefusals, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "wire_refusals_total",
+		Help: "Requests the ecs_verified transport did not send, by reason (no_decision, method, target, header, framing, body, switching_protocols).",
+	}, []string{"reason"})); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// WireRefused counts a request the ecs_verified transport did not send.
+// reason is one of a fixed set of codes.
+func (m *Metrics) WireRefused(reason string) {
+	if m == nil {
+		return
+	}
+	m.wireRefusals.WithLabelValues(reason).Inc()
 }
 
 // register registers c, or returns the collector of the same description

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,113 +168,40 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// appendInput renders the input the way the policy saw it (policy.Input.Value):
-// nil lists are [], an empty project id and a missing identity are null.
-// It returns the JSON pointers of the values it masked.
+// appendInput renders the input with policy.Input's own JSON encoding (the
+// one definition of the contract, the document the policy saw), after
+// masking: a header whose name says it carries a password, and every secret
+// action argument. It returns the JSON pointers of the values it masked.
 func appendInput(buf []byte, in *policy.Input) ([]byte, []string) {
 	var masked []string
-	req := &in.Request
-	buf = append(buf, `{"request":{"id":`...)
-	buf = appendString(buf, req.ID)
-	buf = append(buf, `,"method":`...)
-	buf = appendString(buf, req.Method)
-	buf = append(buf, `,"path":`...)
-	buf = appendString(buf, req.Path)
-	buf = append(buf, `,"query":`...)
-	buf = appendString(buf, req.Query)
-	buf = append(buf, `,"headers":{`...)
-	names := make([]string, 0, len(req.Headers))
-	for k := range req.Headers {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for i, k := range names {
-		if i > 0 {
-			buf = append(buf, ',')
+	view := *in
+	cloned := false
+	for k, v := range in.Request.Headers {
+		// Credential headers are redacted in the input already.
+		if v == policy.Redacted || !secretKey(k) {
+			continue
 		}
-		buf = appendString(buf, k)
-		buf = append(buf, ':')
-		v := req.Headers[k]
-		// Headers are redacted by the classifier already; a header whose
-		// name says it carries a password is masked on top of that.
-		if v != policy.Redacted && secretKey(k) {
-			v = policy.Redacted
-			masked = append(masked, "/input/request/headers/"+escapePointer(k))
+		if !cloned {
+			view.Request.Headers, cloned = maps.Clone(in.Request.Headers), true
 		}
-		buf = appendString(buf, v)
+		view.Request.Headers[k] = policy.Redacted
+		masked = append(masked, "/input/request/headers/"+escapePointer(k))
 	}
-	buf = append(buf, `},"remote_ip":`...)
-	buf = appendString(buf, req.RemoteIP)
-	buf = append(buf, `},"api":{"family":`...)
-	buf = appendString(buf, in.API.Family)
-	buf = append(buf, `,"version":`...)
-	buf = appendString(buf, in.API.Version)
-	buf = append(buf, `,"microversion":`...)
-	buf = appendString(buf, in.API.Microversion)
-	buf = append(buf, `,"route":`...)
-	buf = appendString(buf, in.API.Route)
-	buf = append(buf, `},"operation":`...)
-	buf = appendString(buf, in.Operation)
-	buf = append(buf, `,"action":`...)
-	if in.Action == nil {
-		buf = append(buf, "null"...)
-	} else {
-		buf = append(buf, `{"name":`...)
-		buf = appendString(buf, in.Action.Name)
-		buf = append(buf, `,"args":`...)
-		var m []string
-		buf, m = appendMaskedJSON(buf, in.Action.Args, "/input/action/args")
+	slices.Sort(masked)
+	if in.Action != nil {
+		args, m := appendMaskedJSON(nil, in.Action.Args, "/input/action/args")
+		view.Action = &policy.Action{Name: in.Action.Name, Args: args}
 		masked = append(masked, m...)
-		buf = append(buf, '}')
 	}
-	buf = append(buf, `,"server_ids":`...)
-	buf = appendStrings(buf, in.ServerIDs)
-	buf = append(buf, `,"project_id":`...)
-	buf = appendNullable(buf, in.ProjectID)
-	buf = append(buf, `,"identity":`...)
-	buf = appendIdentity(buf, in.Identity)
-	return append(buf, '}'), masked
-}
-
-func appendIdentity(buf []byte, id *policy.Identity) []byte {
-	if id == nil {
-		return append(buf, "null"...)
+	b, err := json.Marshal(view)
+	if err != nil {
+		// Only an unencodable argument could cause this, and those are
+		// masked whole above; never write a record that cannot be parsed.
+		view.Action = &policy.Action{Name: in.Action.Name, Args: json.RawMessage(`"` + policy.Redacted + `"`)}
+		b, _ = json.Marshal(view)
+		masked = append(masked, "/input/action/args")
 	}
-	buf = append(buf, `{"method":`...)
-	buf = appendString(buf, id.Method)
-	buf = append(buf, `,"user":`...)
-	buf = appendScope(buf, &id.User)
-	buf = append(buf, `,"project":`...)
-	if id.Project == nil {
-		buf = append(buf, "null"...)
-	} else {
-		buf = appendScope(buf, id.Project)
-	}
-	buf = append(buf, `,"roles":`...)
-	buf = appendStrings(buf, id.Roles)
-	buf = append(buf, `,"expires_at":`...)
-	if id.ExpiresAt.IsZero() {
-		buf = append(buf, "null"...)
-	} else {
-		buf = append(buf, '"')
-		buf = id.ExpiresAt.UTC().AppendFormat(buf, time.RFC3339)
-		buf = append(buf, '"')
-	}
-	buf = append(buf, `,"access_key":`...)
-	buf = appendNullable(buf, id.AccessKey)
-	return append(buf, '}')
-}
-
-func appendScope(buf []byte, s *policy.Scope) []byte {
-	buf = append(buf, `{"id":`...)
-	buf = appendString(buf, s.ID)
-	buf = append(buf, `,"name":`...)
-	buf = appendString(buf, s.Name)
-	buf = append(buf, `,"domain":{"id":`...)
-	buf = appendString(buf, s.Domain.ID)
-	buf = append(buf, `,"name":`...)
-	buf = appendString(buf, s.Domain.Name)
-	return append(buf, "}}"...)
+	return append(buf, b...), masked
 }
 
 // appendDecision mirrors policy.Decision's JSON tags.

@@ -61,12 +61,14 @@ func TestRecordJSON(t *testing.T) {
 	assert.Equal(t, []any{"s1"}, path(in, "server_ids"))
 	assert.Equal(t, "p1", path(in, "project_id"))
 	assert.Equal(t, map[string]any{
-		"method":     "token",
-		"user":       map[string]any{"id": "u1", "name": "alice", "domain": map[string]any{"id": "default", "name": "Default"}},
-		"project":    map[string]any{"id": "p1", "name": "proj", "domain": map[string]any{"id": "default", "name": "Default"}},
-		"roles":      []any{"member", "reader"},
-		"expires_at": "2030-01-02T03:04:05Z",
-		"access_key": nil,
+		"method":       "token",
+		"user":         map[string]any{"id": "u1", "name": "alice", "domain": map[string]any{"id": "default", "name": "Default"}},
+		"project":      map[string]any{"id": "p1", "name": "proj", "domain": map[string]any{"id": "default", "name": "Default"}},
+		"scope":        nil,
+		"roles":        []any{"member", "reader"},
+		"auth_methods": []any{},
+		"expires_at":   "2030-01-02T03:04:05Z",
+		"access_key":   nil,
 	}, path(in, "identity"))
 
 	// Marshalling neither modifies the record nor depends on a previous run.

@@ -10,7 +10,6 @@ package identity
 
 import (
 	"errors"
-	"net/http"
 	"time"
 )
 
@@ -70,33 +69,8 @@ type Identity struct {
 // Errors wrapping it carry detail but never the token.
 var ErrUnavailable = errors.New("identity: token validation unavailable")
 
-// ErrAmbiguousToken is returned by [TokenFromHeader] when a token header is
-// repeated: the WSGI stack would join the lines, so no single value is the one
-// Nova sees.
-var ErrAmbiguousToken = errors.New("identity: token header repeated")
-
 // Canonical names of the headers keystonemiddleware reads the user token from.
 const (
 	headerAuthToken    = "X-Auth-Token"
 	headerStorageToken = "X-Storage-Token"
 )
-
-// TokenFromHeader returns the user token the way keystonemiddleware picks it:
-// X-Auth-Token if that header is present (even empty), otherwise
-// X-Storage-Token. ok is false when neither header is present. The value is
-// returned untrimmed; [Keystone.Validate] trims it. A repeated header is an
-// error ([ErrAmbiguousToken]). Header names with underscores (which WSGI also
-// maps onto these) must be rejected by the caller (§14).
-func TokenFromHeader(h http.Header) (token string, ok bool, err error) {
-	for _, name := range [...]string{headerAuthToken, headerStorageToken} {
-		switch v := h[name]; len(v) {
-		case 0:
-			continue
-		case 1:
-			return v[0], true, nil
-		default:
-			return "", true, ErrAmbiguousToken
-		}
-	}
-	return "", false, nil
-}

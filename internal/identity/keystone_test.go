@@ -776,30 +776,6 @@ func TestNewKeystoneOptions(t *testing.T) {
 	}
 }
 
-func TestTokenFromHeader(t *testing.T) {
-	for name, tc := range map[string]struct {
-		h       http.Header
-		want    string
-		ok      bool
-		wantErr error
-	}{
-		"none":                  {h: http.Header{}},
-		"auth token":            {h: http.Header{"X-Auth-Token": {" t1 "}}, want: " t1 ", ok: true},
-		"storage token":         {h: http.Header{"X-Storage-Token": {"t2"}}, want: "t2", ok: true},
-		"auth token wins":       {h: http.Header{"X-Auth-Token": {"t1"}, "X-Storage-Token": {"t2"}}, want: "t1", ok: true},
-		"empty auth token wins": {h: http.Header{"X-Auth-Token": {""}, "X-Storage-Token": {"t2"}}, want: "", ok: true},
-		"repeated":              {h: http.Header{"X-Auth-Token": {"t1", "t3"}}, ok: true, wantErr: ErrAmbiguousToken},
-		"repeated storage":      {h: http.Header{"X-Storage-Token": {"t1", "t3"}}, ok: true, wantErr: ErrAmbiguousToken},
-	} {
-		t.Run(name, func(t *testing.T) {
-			got, ok, err := TokenFromHeader(tc.h)
-			assert.ErrorIs(t, err, tc.wantErr)
-			assert.Equal(t, tc.want, got)
-			assert.Equal(t, tc.ok, ok)
-		})
-	}
-}
-
 func TestValidateCacheHitAllocs(t *testing.T) {
 	ks := tokenServer(t, map[string]string{tokAlice: projectTokenBody(t0.Add(time.Hour))})
 	k := newTestKeystone(t, ks.URL, newClock())
