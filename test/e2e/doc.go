@@ -21,7 +21,9 @@
 //	:18085  shipped policy                              -> a closed port
 //	:18086  shipped policy -> a relay that answers 101 to an Upgrade request,
 //	        then pipes raw bytes to nova-api (a WebSocket-capable balancer)
-//	:18087  shipped policy -> a relay that answers 101 to every request
+//	:18087  shipped policy -> a relay that answers 101 to every request,
+//	        through the ecs_verified transport
+//	:18088  the same with reverse_proxy's plain http transport
 //	admin   localhost:2399
 //
 // and stops exactly that process at the end. The decision logs (OPA's

@@ -31,6 +31,7 @@ const (
 	gwUpstreamDown    = "127.0.0.1:18085"
 	gwRelayUpgrade    = "127.0.0.1:18086"
 	gwRelay101        = "127.0.0.1:18087"
+	gwRelay101Plain   = "127.0.0.1:18088"
 	gwAdmin           = "localhost:2399"
 	novaAddr          = "127.0.0.1:8774"
 
@@ -128,7 +129,7 @@ func runMain(m *testing.M) int {
 		logf("no gateway binary at %s (go build -o bin/ecsgate ./cmd/ecsgate): %v", bin, err)
 		return 2
 	}
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, "127.0.0.1:2399"} {
+	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, gwRelay101Plain, "127.0.0.1:2399"} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			logf("%s is already in use (a gateway left over from an earlier run?); refusing to start", addr)
@@ -212,7 +213,7 @@ func runMain(m *testing.M) int {
 			logf("stopping the gateway: %v", err)
 		}
 	}()
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101} {
+	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, gwRelay101Plain} {
 		if err := gw.waitReady(addr, 30*time.Second); err != nil {
 			logf("gateway site %s: %v\n%s", addr, err, tail(gatewayLg, 40))
 			return 2
@@ -269,7 +270,10 @@ http://%s {
 	b.WriteString(site(gwKeystoneGarbage, garbageKeystone, "", novaAddr))
 	b.WriteString(site(gwUpstreamDown, keystone, "", closed))
 	b.WriteString(site(gwRelayUpgrade, keystone, logged(gwRelayUpgrade), upgradeRelay.addr()))
-	b.WriteString(site(gwRelay101, keystone, logged(gwRelay101), always101Relay.addr()))
+	// Only the ecs_verified transport sees the upstream's answer before
+	// reverse_proxy acts on it; the plain site shows what happens without.
+	b.WriteString(site(gwRelay101, keystone, logged(gwRelay101), always101Relay.addr()+" {\n\t\ttransport ecs_verified\n\t}"))
+	b.WriteString(site(gwRelay101Plain, keystone, logged(gwRelay101Plain), always101Relay.addr()))
 	return b.String()
 }
 
