@@ -165,6 +165,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionTelemetry(ctx); err != nil {
 		return err
 	}
+	h.warnUnverifiedSites(ctx)
 	h.logger.Info("policy loaded",
 		zap.String("decision", h.engine.DecisionPath()),
 		zap.String("revision", h.engine.Revision()),

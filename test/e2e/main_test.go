@@ -249,7 +249,9 @@ http://%s {
 	ecs_policy {
 		keystone %s%s
 	}
-	reverse_proxy %s
+	reverse_proxy %s {
+		transport ecs_verified
+	}
 }
 `, addr, keystone, extra, upstream)
 	}
