@@ -21,11 +21,12 @@
 //	:18085  shipped policy                              -> a closed port
 //	:18086  shipped policy -> a relay that answers 101 to an Upgrade request,
 //	        then pipes raw bytes to nova-api (a WebSocket-capable balancer)
-//	:18087  shipped policy -> a relay that answers 101 to every request,
-//	        through the ecs_verified transport
+//	:18087  shipped policy -> a relay that answers 101 to every request
 //	:18088  the same with reverse_proxy's plain http transport
 //	admin   localhost:2399
 //
+// Every site but :18088 proxies through the ecs_verified transport, as the
+// shipped configurations do.
 // and stops exactly that process at the end. The decision logs (OPA's
 // decision-log format, one file per site) are in the temp dir. Environment:
 //
