@@ -29,14 +29,15 @@ import (
 
 // ---- sending and checking ----------------------------------------------------
 
-// exchange writes raw to addr and reads exactly one response; the connection
-// stays open for whatever the caller sends next (a tunnel, if one opened).
+// exchange is one raw request and its response. The connection stays open
+// for whatever the caller sends next (through a tunnel, if one opened).
 type exchange struct {
 	resp rawResponse
 	conn net.Conn
 	br   *bufio.Reader
 }
 
+// roundTrip writes raw to addr and reads exactly one response.
 func roundTrip(t *testing.T, addr, raw string) *exchange {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
