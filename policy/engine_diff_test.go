@@ -128,8 +128,8 @@ func randomInput(rng *rand.Rand) *Input {
 	in := &Input{
 		Request: Request{ID: "d", Method: pick("GET", "HEAD", "POST", "DELETE"), Path: "/v2.1/servers",
 			Headers: map[string]string{"x-auth-token": Redacted}, RemoteIP: "127.0.0.1"},
-		API:       API{Family: "nova", Version: "v2.1", Microversion: "2.1", Route: pick("/servers/{server_id}/action", "/os-keypairs", "/os-aggregates")},
-		Operation: pick("server.read", "server.action", "server.create", "other", "mystery"),
+		API:       API{Family: "nova", Version: "v2.1", Microversion: "2.1", Route: pick("/servers/{server_id}/action", "/os-keypairs", "/os-aggregates", "/os-hosts/{host_name}/reboot")},
+		Operation: pick("server.read", "server.action", "server.create", "other", "mystery", "host.action"),
 		ProjectID: pick("", "p1", "p2"),
 	}
 	if rng.IntN(4) == 0 {
@@ -139,7 +139,7 @@ func randomInput(rng *rand.Rand) *Input {
 		in.ServerIDs = append(in.ServerIDs, pick("c0ffee00-0000-4000-8000-000000000001", "s2", "a-very-long-server-identifier-beyond-forty-chars"))
 	}
 	if rng.IntN(3) > 0 {
-		in.Action = &Action{Name: pick("unlock", "lock", "os-migrateLive", "unshelve", "os-resetState"),
+		in.Action = &Action{Name: pick("unlock", "lock", "os-migrateLive", "unshelve", "os-resetState", "reboot", "shutdown"),
 			Args: []byte(pick("null", `{"host": "h"}`, `{"host": null}`, `{}`))}
 	}
 	switch rng.IntN(4) {

@@ -262,6 +262,7 @@ func TestMetricsLabelEveryClassifiedAction(t *testing.T) {
 		classify.NativeResize, classify.NativeChangeOS, classify.NativeReinstallOS,
 		classify.NativeResetPassword, classify.NativeMigrate, classify.NativeTriggerCrashDump,
 		classify.NativeRedeploy, classify.NativeChangeVPC, classify.NativeRecycleRevert)
+	names = append(names, classify.HostActions()...)
 	for _, name := range names {
 		assert.Equal(t, name, tracing.ActionLabel(name))
 	}

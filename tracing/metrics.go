@@ -22,7 +22,8 @@ const labelNone = "none"
 const labelOther = "other"
 
 // knownActions bounds the "action" label: Nova server actions
-// (POST /servers/{id}/action), the migration action and Huawei ECS native
+// (POST /servers/{id}/action), the migration action, the host power actions
+// (host.action; "reboot" is also a server action) and Huawei ECS native
 // action names. Anything else is counted as "other".
 var knownActions = map[string]bool{
 	// Nova
@@ -37,6 +38,8 @@ var knownActions = map[string]bool{
 	"revertResize": true, "shelve": true, "shelveOffload": true, "suspend": true,
 	"trigger_crash_dump": true, "unlock": true, "unpause": true, "unrescue": true, "unshelve": true,
 	"force_complete": true,
+	// Nova host power actions (GET /os-hosts/{host_name}/...)
+	"shutdown": true, "startup": true,
 	// Huawei ECS native
 	"changeos": true, "reinstallos": true, "os-reset-password": true, "trigger-crash-dump": true,
 	"redeploy": true, "changevpc": true, "revert": true,

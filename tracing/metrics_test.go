@@ -104,6 +104,9 @@ caddy_ecsgate_policy_eval_duration_seconds_count 5
 func TestActionLabel(t *testing.T) {
 	assert.Equal(t, "os-start", ActionLabel("os-start"))
 	assert.Equal(t, "changeos", ActionLabel("changeos"))
+	for _, host := range []string{"reboot", "shutdown", "startup"} {
+		assert.Equal(t, host, ActionLabel(host))
+	}
 	assert.Equal(t, "other", ActionLabel("os-start; DROP"))
 	assert.Equal(t, "none", ActionLabel(""))
 }

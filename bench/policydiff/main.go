@@ -115,15 +115,18 @@ var (
 		"unlock", "lock", "os-start", "os-stop", "reboot", "os-resetState", "evacuate", "migrate",
 		"os-migrateLive", "unshelve", "shelveOffload", "injectNetworkInfo", "shelve", "createImage",
 		"resize", "confirmResize", "addSecurityGroup", "os-getConsoleOutput", "trigger_crash_dump",
+		"shutdown", "startup",
 	}
 	operations = []string{
 		"server.read", "server.action", "server.create", "server.delete", "server.update",
 		"server.metadata", "server.tags.delete", "other", "mystery", "server", "", "Server.read",
+		"host.action",
 	}
 	methods = []string{"GET", "GET", "HEAD", "POST", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "get"}
 	routes  = []string{
 		"/servers/{server_id}/action", "/servers/{server_id}", "/servers", "/os-keypairs",
 		"/os-keypairs/...", "/os-aggregates", "/os-server-external-events", "/flavors", "",
+		"/os-hosts/{host_name}/reboot",
 	}
 )
 

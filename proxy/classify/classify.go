@@ -49,14 +49,16 @@ type Operation struct {
 	ProjectID string
 }
 
-// Action is the action requested by an action body.
+// Action is the action requested by an action body, or by the path of a
+// host power action.
 type Action struct {
 	// Name is the action key after JSON unescaping, byte-exact; always one of
-	// the allow-listed names.
+	// the allow-listed names. For OpHostAction it is the path's last
+	// segment: HostReboot, HostShutdown or HostStartup.
 	Name string
 	// Args is the exact JSON bytes of the action's value (a sub-slice of the
 	// request body), or for native single-server actions the whole body (nil
-	// when the body is empty).
+	// when the body is empty). Nil for OpHostAction: a GET has no body.
 	Args json.RawMessage
 }
 
@@ -140,8 +142,25 @@ const (
 	OpShareDelete            = "server.share.delete"
 	OpConsoleCreate          = "server.console.create"
 	OpConsoleDelete          = "server.console.delete"
-	OpOther                  = "other"
+	// OpHostAction is a power action on a compute host (Nova's os-hosts
+	// reboot, shutdown, startup), reached with GET. It targets no server.
+	OpHostAction = "host.action"
+	OpOther      = "other"
 )
+
+// Host power action names (Action.Name of OpHostAction): the last path
+// segment, as Nova routes it.
+const (
+	HostReboot   = "reboot"
+	HostShutdown = "shutdown"
+	HostStartup  = "startup"
+)
+
+// HostActions returns the host power action names the classifier emits, for
+// policy authors and tests.
+func HostActions() []string {
+	return []string{HostReboot, HostShutdown, HostStartup}
+}
 
 // Nova-like messages.
 const (

@@ -260,6 +260,116 @@ func TestNovaOtherRoutes(t *testing.T) {
 	}
 }
 
+// TestNovaHostActions: Nova's hosts API reboots, shuts down or starts a
+// compute host on a GET, so these paths are a mutation under every prefix,
+// with HEAD too, whatever the microversion.
+func TestNovaHostActions(t *testing.T) {
+	c := newTestClassifier(t)
+	for _, pfx := range novaPrefixes {
+		for _, name := range HostActions() {
+			for _, method := range []string{"GET", "HEAD"} {
+				for _, host := range []string{"cmp-1", "compute1.example.com", "reboot"} {
+					path := pfx.prefix + "/os-hosts/" + host + "/" + name
+					t.Run(method+" "+path, func(t *testing.T) {
+						op := classifyOK(t, c, mkReq(method, path, ""))
+						assert.Equal(t, OpHostAction, op.Name)
+						assert.Equal(t, "/os-hosts/{host_name}/"+name, op.Route)
+						assert.Equal(t, FamilyNova, op.Family)
+						assert.Equal(t, pfx.version, op.Version)
+						assert.Equal(t, pfx.project, op.ProjectID)
+						assert.Equal(t, "2.1", op.Microversion)
+						require.NotNil(t, op.Action)
+						assert.Equal(t, name, op.Action.Name)
+						assert.Nil(t, op.Action.Args)
+						assert.Empty(t, op.ServerIDs)
+					})
+				}
+			}
+		}
+	}
+
+	// Upstream drops the routes after 2.42; a fork may not.
+	for _, mv := range []string{"2.42", "2.43", "2.93", "latest"} {
+		for _, hdr := range []string{"OpenStack-API-Version", "X-OpenStack-Nova-API-Version"} {
+			val := mv
+			if hdr == "OpenStack-API-Version" {
+				val = "compute " + mv
+			}
+			op := classifyOK(t, c, mkReq("GET", "/v2.1/"+testProject+"/os-hosts/cmp-1/shutdown", "", hdr, val))
+			assert.Equal(t, OpHostAction, op.Name, mv)
+			assert.Equal(t, HostShutdown, op.Action.Name, mv)
+		}
+	}
+	// /v2 forces 2.1 whatever the headers say.
+	op := classifyOK(t, c, mkReq("GET", "/v2/os-hosts/cmp-1/startup", "", "X-OpenStack-Nova-API-Version", "2.60"))
+	assert.Equal(t, OpHostAction, op.Name)
+	assert.Equal(t, "2.1", op.Microversion)
+}
+
+// TestNovaHostReadsStayReads: the hosts API's neighbouring routes are reads
+// (and its update a non-GET "other", admin-only in policy), unchanged.
+func TestNovaHostReadsStayReads(t *testing.T) {
+	c := newTestClassifier(t)
+	for _, pfx := range novaPrefixes {
+		cases := []struct{ method, suffix, route string }{
+			{"GET", "/os-hosts", "/os-hosts"},
+			{"HEAD", "/os-hosts", "/os-hosts"},
+			{"GET", "/os-hosts/cmp-1", "/os-hosts/..."},
+			{"HEAD", "/os-hosts/cmp-1", "/os-hosts/..."},
+			// A host may be named like an action: this is its show.
+			{"GET", "/os-hosts/reboot", "/os-hosts/..."},
+			{"GET", "/os-hosts/shutdown", "/os-hosts/..."},
+			{"PUT", "/os-hosts/cmp-1", "/os-hosts/..."},
+		}
+		for _, tc := range cases {
+			path := pfx.prefix + tc.suffix
+			body := ""
+			if tc.method == "PUT" {
+				body = `{"status": "disable"}`
+			}
+			op := classifyOK(t, c, mkReq(tc.method, path, body))
+			assert.Equal(t, OpOther, op.Name, "%s %s", tc.method, path)
+			assert.Equal(t, tc.route, op.Route, "%s %s", tc.method, path)
+			assert.Nil(t, op.Action, path)
+			assert.Empty(t, op.ServerIDs, path)
+		}
+	}
+}
+
+// TestNovaHostActionRejections: nothing else routes below /os-hosts/{host},
+// and a method the power actions lack is 404, as Nova answers. A format
+// suffix or another spelling is refused, not read: older Nova routed
+// "reboot.json" to the power action.
+func TestNovaHostActionRejections(t *testing.T) {
+	c := newTestClassifier(t)
+	for _, m := range []string{"POST", "PUT", "DELETE"} {
+		for _, name := range HostActions() {
+			path := "/v2.1/" + testProject + "/os-hosts/cmp-1/" + name
+			rej := classifyRejected(t, c, mkReq(m, path, ""))
+			assert.Equal(t, http.StatusNotFound, rej.Status, "%s %s", m, path)
+			assert.Equal(t, FamilyNova, rej.Family)
+		}
+	}
+	for _, suffix := range []string{
+		"/cmp-1/reboot.json", "/cmp-1/shutdown.xml", "/cmp-1/REBOOT", "/cmp-1/Startup", "/cmp-1/reboot/x",
+		"/cmp-1/unknown", "/cmp-1/reboot/x/y", "/cmp-1/edit",
+	} {
+		for _, m := range []string{"GET", "HEAD"} {
+			for _, pfx := range []string{"/v2.1", "/v2/" + testProject} {
+				path := pfx + "/os-hosts" + suffix
+				rej := classifyRejected(t, c, mkReq(m, path, ""))
+				assert.Equal(t, http.StatusNotFound, rej.Status, "%s %s", m, path)
+				assert.Equal(t, "no_route", rej.Reason, path)
+			}
+		}
+	}
+	rej := classifyRejected(t, c, mkReq("GET", "/v2.1/os-hosts/cmp-1/reboot", `{}`))
+	assert.Equal(t, http.StatusBadRequest, rej.Status)
+	assert.Equal(t, "body_not_allowed", rej.Reason)
+	rej = classifyRejected(t, c, mkReq("GET", "/v2.1/os-hosts/cmp-1/reboot", "", "OpenStack-API-Version", "compute 2.99"))
+	assert.Equal(t, http.StatusNotAcceptable, rej.Status)
+}
+
 func TestUnversioned(t *testing.T) {
 	c := newTestClassifier(t)
 	op := classifyOK(t, c, mkReq("GET", "/", ""))
@@ -653,6 +763,15 @@ func TestNeverReadForMutations(t *testing.T) {
 	}
 	op := classifyOK(t, c, mkReq("DELETE", "/v2.1/servers/"+testServer+"/tags/x", ""))
 	assert.Equal(t, OpTagsDelete, op.Name)
+
+	// Mutations Nova runs on GET are no reads either.
+	for _, name := range HostActions() {
+		for _, m := range []string{"GET", "HEAD"} {
+			op := classifyOK(t, c, mkReq(m, "/v2.1/os-hosts/cmp-1/"+name, ""))
+			assert.NotEqual(t, OpRead, op.Name)
+			assert.NotEqual(t, OpOther, op.Name)
+		}
+	}
 }
 
 func BenchmarkClassifyUnlock(b *testing.B) {

@@ -38,20 +38,29 @@
 //	server.share.delete                DELETE shares/{share_id}
 //	server.console.create              POST consoles (pre-Ussuri, still in Queens-era forks)
 //	server.console.delete              DELETE consoles/{console_id}
+//	host.action                        GET/HEAD /os-hosts/{host_name}/reboot|shutdown|startup; Action says which
 //	other                              a recognised route that is not a server route
 //
-// A mutating method on a server path is never server.read or other. Policy
-// must treat other with a method other than GET/HEAD as default-deny: it
-// includes admin routes such as os-server-external-events.
+// A mutating method on a server path is never server.read or other, and
+// neither is a GET that Nova executes as a change (see "Mutations reachable
+// with GET"). Policy must treat other with a method other than GET/HEAD as
+// default-deny: it includes admin routes such as os-server-external-events.
+//
+// host.action powers a compute host: Action.Name is "reboot", "shutdown" or
+// "startup" (the last path segment), Action.Args is nil, ServerIDs is empty
+// and the host name stays in the request path only. It is an operator's
+// action; a policy should allow it to admins alone.
 //
 // Route is a template without the version and project segments, so its
 // cardinality is bounded: "/servers/{server_id}/action",
-// "/cloudservers/action", "/flavors", "/flavors/...". The /os-volumes_boot
+// "/cloudservers/action", "/os-hosts/{host_name}/reboot", "/flavors",
+// "/flavors/...". The /os-volumes_boot
 // alias gets the /servers templates: it is the same operation.
 //
 // ServerIDs lists the canonical lowercase UUIDs targeted: the path id on
 // per-server routes, every servers[].id of a native batch body (in body
-// order, duplicates kept). It is empty for lists, creates and other.
+// order, duplicates kept). It is empty for lists, creates, host.action and
+// other.
 //
 // # Nova routes
 //
@@ -69,6 +78,11 @@
 //	          ips, os-instance-actions, diagnostics, topology, os-security-groups, os-virtual-interfaces
 //	mutations of those sub-resources                       the specific names above
 //	everything else under /servers/{id}/                   404
+//
+// Outside /servers:
+//
+//	GET|HEAD  /os-hosts/{host_name}/reboot|shutdown|startup  host.action, at any microversion
+//	anything else below /os-hosts/{host_name}/               404 (other methods, "reboot.json", "REBOOT", deeper)
 //
 // A method a route does not have is 404, as Nova's router answers. The
 // non-server collections (flavors, images, limits, os-keypairs,
@@ -139,6 +153,89 @@
 // each batch call's list is not certain, so policy gets the union), and each
 // element must be an object whose "id" is a canonical UUID written without
 // escapes. Any other mutation under /cloudservers is 404.
+//
+// # Mutations reachable with GET
+//
+// Policies read GET and HEAD as reads, so every GET route of Nova's route
+// table was followed to the controller method it reaches, in Nova Zed
+// (nova-api 26, microversions up to 2.93, the reference deployment). Where
+// Zed answers 410 Gone the verdict is for the code older releases ran, which
+// a Queens-era fork may still run. HEAD matches no GET route in Nova's
+// router, which compares methods exactly, but a WSGI front end may run a
+// HEAD as a GET (mod_wsgi does when an output filter such as compression is
+// active), so HEAD is classified like GET throughout.
+//
+// Nova, below /v2.1 or /v2, with or without /{project_id}:
+//
+//	route                                                    what the controller does                          verdict
+//	/, /versions/{id}, /extensions[/{alias}]                 static version and extension documents            read
+//	/flavors[/detail|/{id}], .../os-extra_specs[/{key}],     flavor lookups                                    read
+//	  .../os-flavor-access
+//	/images[/detail|/{id}], /images/{id}/metadata[/{key}]    image service lookups (proxy API)                 read
+//	/limits                                                  quota limits and usage counts                     read
+//	/os-agents                                               410; formerly listed guest agent builds           read
+//	/os-aggregates[/{id}]                                    aggregate lookups                                 read
+//	/os-availability-zone[/detail]                           zone and service lookups                          read
+//	/os-baremetal-nodes[/{id}]                               bare metal node lookups (proxy API)               read
+//	/os-cells[/detail|/info|/capacities|/{id}[/capacities]]  410; formerly cell lookups                        read
+//	/os-certificates/{id}                                    410; formerly returned the root CA certificate    read
+//	/os-cloudpipe                                            410; formerly listed VPN instances                read
+//	/os-console-auth-tokens/{token}                          looks a console token up, consumes nothing        read
+//	/os-fixed-ips/{address}                                  410; formerly a fixed IP lookup                   read
+//	/os-floating-ip-dns, .../{domain}/entries/{name}         410; formerly DNS lookups                         read
+//	/os-floating-ip-pools, /os-floating-ips[/{id}]           network service lookups (proxy API)               read
+//	/os-floating-ips-bulk[/{id}]                             410; formerly floating IP lookups                 read
+//	/os-fping[/{server_id}]                                  410; formerly pinged the servers' addresses:      read
+//	                                                         network probes, no state change
+//	/os-hosts, /os-hosts/{host_name}                         service list; one host's resource usage           read
+//	/os-hosts/{host_name}/reboot|shutdown|startup            reboots, shuts down or powers on the compute      MUTATION: host.action
+//	                                                         host through its compute service (up to 2.42)
+//	/os-hypervisors[/detail|/statistics|/{id}[/search|       compute node lookups; uptime asks the host        read
+//	  /servers|/uptime]]
+//	/os-instance_usage_audit_log[/{before}]                  audit task log lookups                            read
+//	/os-keypairs[/{name}]                                    keypair lookups                                   read
+//	/os-migrations                                           migration lookups                                 read
+//	/os-networks[/{id}]                                      network lookups (proxy API, up to 2.35)           read
+//	/os-quota-class-sets/{class}, /os-quota-sets/{project}   quota lookups                                     read
+//	  [/detail|/defaults]
+//	/os-security-group-default-rules[/{id}]                  410; formerly rule lookups                        read
+//	/os-security-groups[/{id}]                               security group lookups (proxy API); see below     read
+//	/os-server-groups[/{id}]                                 server group lookups                              read
+//	/os-services                                             service list                                      read
+//	/os-simple-tenant-usage[/{project}]                      usage summed from instance records                read
+//	/os-snapshots[/detail|/{id}], /os-volumes[/detail|/{id}] block storage lookups (proxy API)                 read
+//	/os-tenant-networks[/{id}]                               network lookups; refills an in-process cache of   read
+//	                                                         default networks
+//	/servers[/detail|/{id}], /os-volumes_boot[...]           instance lookups                                  read (server.read)
+//	/servers/{id}/consoles[/{id}], .../os-virtual-interfaces 410; formerly lookups                             read (server.read)
+//	/servers/{id}/diagnostics                                asks the hypervisor for the guest's counters      read (server.read)
+//	/servers/{id}/ips, metadata, migrations,                 lookups; os-server-password returns the stored    read (server.read)
+//	  os-instance-actions, os-interface, os-security-groups, (encrypted) password
+//	  os-server-password, os-volume_attachments, tags,
+//	  topology, each [/{item}] where routed
+//
+// The host power actions are the only GET mutations. Older releases
+// registered them as member actions of a routes resource, which also
+// matched a ".{format}" suffix (".../reboot.json" rebooted too); such paths
+// are refused rather than read. /servers/{id}/shares (2.97 and later) is not
+// in the reference release and is classified server.read from the API
+// reference alone.
+//
+// One side effect is deliberately left a read: listing security groups
+// creates the caller's project's default security group when it does not
+// exist yet (the network service does so on every listing, and nova-network
+// did so on list and show). That group is deemed to exist for every project,
+// any user of the project can cause the same creation through the network
+// service's own read API, and server reads that look groups up may do it
+// too; calling it a mutation would make reads of servers non-reads.
+//
+// Native routes: no source is available, only Huawei's API reference, which
+// documents every GET as a query: server lists and details, the recycle-bin
+// lists, flavors, resize flavors, limits, server groups, availability zones
+// and job status. None is documented to change state. GET below
+// .../cloudservers/{id}/ is read for up to four segments without knowing
+// each sub-resource, so an undocumented native GET that changed state would
+// be misread; only a check against Huawei's service can rule that out.
 //
 // # What is rejected, and why
 //

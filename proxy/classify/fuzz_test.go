@@ -14,6 +14,19 @@ import (
 // or "other": Nova and native server collections, with or without project.
 var serverPath = regexp.MustCompile(`^/v[0-9.]+(/[0-9a-f-]+)?/(servers|os-volumes_boot|cloudservers|recycle-bin)(/|$)`)
 
+// getMutationPath matches the paths where Nova mutates on GET: below
+// /os-hosts/{host_name}. Whatever is accepted there is a host action, never
+// a read or "other", and whatever the method.
+var getMutationPath = regexp.MustCompile(`^/v2(\.1)?(/[0-9a-f-]+)?/os-hosts/[^/]+/`)
+
+var hostActionNames = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range HostActions() {
+		m[n] = true
+	}
+	return m
+}()
+
 // parseFuzzHeaders reads "Name: value" lines; a line without ':' is skipped.
 func parseFuzzHeaders(s string) http.Header {
 	h := http.Header{}
@@ -92,6 +105,11 @@ func fuzzSeeds() [][5]string {
 		{"GET", "/", "", "", ""},
 		{"GET", "/v1/" + p + "/cloudservers/" + id + "/os-server-password", "", "", ""},
 		{"POST", "/v2.1/servers", "", "Content-Length: 2", `{}`},
+		{"GET", "/v2.1/os-hosts/cmp-1/reboot", "", "", ""},
+		{"HEAD", "/v2/" + p + "/os-hosts/cmp-1/shutdown", "", "", ""},
+		{"GET", "/v2.1/" + p + "/os-hosts/cmp-1/startup", "", "OpenStack-API-Version: compute 2.43", ""},
+		{"GET", "/v2.1/os-hosts/cmp-1/reboot.json", "", "", ""},
+		{"GET", "/v2.1/os-hosts/cmp-1", "", "", ""},
 	}
 }
 
@@ -135,6 +153,23 @@ func FuzzClassify(f *testing.F) {
 		if !isRead(method) && serverPath.MatchString(path) && (op.Name == OpRead || op.Name == OpOther) {
 			t.Fatalf("%s %s classified as %s", method, path, op.Name)
 		}
+		if getMutationPath.MatchString(path) && op.Name != OpHostAction {
+			t.Fatalf("%s %s classified as %s", method, path, op.Name)
+		}
+		if op.Name == OpHostAction {
+			if !isRead(method) || !getMutationPath.MatchString(path) {
+				t.Fatalf("host action for %s %s", method, path)
+			}
+			if op.Action == nil || !hostActionNames[op.Action.Name] || op.Action.Args != nil {
+				t.Fatalf("host action with action %+v", op.Action)
+			}
+			if !strings.HasSuffix(path, "/"+op.Action.Name) || op.Route != "/os-hosts/{host_name}/"+op.Action.Name {
+				t.Fatalf("host action %q on %s, route %s", op.Action.Name, path, op.Route)
+			}
+			if len(op.ServerIDs) != 0 {
+				t.Fatalf("host action with server ids %v", op.ServerIDs)
+			}
+		}
 		if op.Route == "" || op.Name == "" {
 			t.Fatalf("empty name or route: %+v", op)
 		}
@@ -157,7 +192,7 @@ func FuzzClassify(f *testing.F) {
 				t.Fatalf("invalid JSON body accepted: %q", body)
 			}
 		}
-		if op.Action != nil {
+		if op.Action != nil && op.Name != OpHostAction {
 			if op.Name != OpAction && op.Name != OpMigrationForceComplete {
 				t.Fatalf("action on %s", op.Name)
 			}

@@ -147,6 +147,9 @@ func routeNova(method, version string, seg []string) (routed, *Rejection) {
 		// action); classify it identically, sub-resources included.
 		return novaServers(method, op, seg[1:])
 	}
+	if seg[0] == "os-hosts" && len(seg) > 2 {
+		return novaHostAction(method, op, seg[1:])
+	}
 	if r, ok := novaOtherRoutes[seg[0]]; ok {
 		op.Name = OpOther
 		op.Route = r.coll
@@ -228,4 +231,38 @@ func novaServers(method string, op Operation, rest []string) (routed, *Rejection
 	}
 	r.op.ServerIDs = []string{id}
 	return r, nil
+}
+
+// hostAction is one of the host power actions Nova runs on a GET, with its
+// precomputed route template.
+type hostAction struct{ name, route string }
+
+// novaHostActions are the power actions of Nova's hosts API. They are GET
+// routes (up to microversion 2.42 upstream; any version here, since a fork
+// may keep them) that reboot, shut down or start a compute host, so a policy
+// reading GET as a read must never see them as one. See "Mutations reachable
+// with GET" in the package documentation.
+var novaHostActions = map[string]hostAction{
+	HostReboot:   {HostReboot, "/os-hosts/{host_name}/" + HostReboot},
+	HostShutdown: {HostShutdown, "/os-hosts/{host_name}/" + HostShutdown},
+	HostStartup:  {HostStartup, "/os-hosts/{host_name}/" + HostStartup},
+}
+
+// novaHostAction routes /os-hosts/{host_name}/..., rest starting at the host
+// name. Nova has no other route this deep under /os-hosts, and no other
+// method on the power actions, so anything else is 404. That includes
+// "reboot.json" and "REBOOT": Nova releases that registered these actions
+// as resource member actions also routed a ".{format}" suffix, and only an
+// exact match is known to be what Nova calls it.
+func novaHostAction(method string, op Operation, rest []string) (routed, *Rejection) {
+	if len(rest) != 2 || !isRead(method) {
+		return noRoute(FamilyNova)
+	}
+	a, ok := novaHostActions[rest[1]]
+	if !ok {
+		return noRoute(FamilyNova)
+	}
+	op.Name, op.Route = OpHostAction, a.route
+	op.Action = &Action{Name: a.name}
+	return routed{op: op}, nil
 }

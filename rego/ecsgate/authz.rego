@@ -115,7 +115,9 @@ else := {"allow": true, "reasons": []} if permitted
 #
 # Why each condition is there:
 #   method "token"          authenticated, and not an AK/SK caller
-#   operation               known; reads need no role, server.* changes need member
+#   operation               known; reads need no role, server.* changes need member;
+#                           host.action (a GET that powers a compute host) is
+#                           neither a read nor server.*, so it takes no shortcut
 #   roles                   the allows read the token's roles only (roles an
 #                           access key adds cannot cause a violation); the
 #                           denials ask has_role, as the violation does, since
@@ -170,6 +172,10 @@ is_mutation if not is_read
 known_operation if input.operation == "other"
 
 known_operation if startswith(input.operation, "server.")
+
+# Nova runs host power actions on a GET; the classifier names them
+# host.action so that no rule above takes them for a read.
+known_operation if input.operation == "host.action"
 
 permitted if {
 	authenticated
@@ -249,6 +255,15 @@ violations contains msg if {
 	not input.api.route in member_other_routes
 	not is_admin
 	msg := sprintf("%s %s is admin-only", [input.request.method, input.api.route])
+}
+
+# Powering a compute host off, on or through a reboot affects every
+# project's servers on it: Nova's default is admin-only.
+violations contains msg if {
+	input.operation == "host.action"
+	authenticated
+	not is_admin
+	msg := sprintf("%s (%s %s) is admin-only", [subject, input.request.method, input.api.route])
 }
 
 violations contains msg if {

@@ -35,6 +35,19 @@ read(identity) := {
 	"identity": identity,
 }
 
+# A host power action as the classifier reports it: Nova runs it on a GET.
+host_action(name, identity) := {
+	"request": {"method": "GET", "path": sprintf("/v2.1/%s/os-hosts/cmp-1/%s", [demo, name]), "headers": {}},
+	"api": {"family": "nova", "version": "v2.1", "microversion": "2.1", "route": sprintf("/os-hosts/{host_name}/%s", [name])},
+	"operation": "host.action",
+	"action": {"name": name, "args": null},
+	"server_ids": [],
+	"project_id": demo,
+	"identity": identity,
+}
+
+host_action_names := ["reboot", "shutdown", "startup"]
+
 test_read_allowed_for_any_role if {
 	authz.decision.allow with input as read(token(["reader"]))
 }
@@ -148,6 +161,54 @@ test_domain_scoped_token_cannot_mutate if {
 	d := authz.decision with input as inp
 	not d.allow
 	d.reasons == [sprintf("server.action lock on server %s needs a project-scoped token", [server_a])]
+}
+
+test_host_action_denied_for_member if {
+	every name in host_action_names {
+		d := authz.decision with input as host_action(name, token(["member", "reader"]))
+		not d.allow
+		d.reasons == [sprintf("host.action %s (GET /os-hosts/{host_name}/%s) is admin-only", [name, name])]
+	}
+}
+
+test_host_action_denied_for_reader if {
+	every name in host_action_names {
+		d := authz.decision with input as host_action(name, token(["reader"]))
+		not d.allow
+		d.reasons == [
+			sprintf("host.action %s (GET /os-hosts/{host_name}/%s) is admin-only", [name, name]),
+			sprintf("host.action %s requires role member or admin (caller has: reader)", [name]),
+		]
+	}
+}
+
+test_host_action_allowed_for_admin if {
+	every name in host_action_names {
+		authz.decision == {"allow": true, "reasons": []} with input as host_action(name, token(["admin"]))
+	}
+	head := json.patch(host_action("reboot", token(["admin"])), [
+		{"op": "replace", "path": "/request/method", "value": "HEAD"},
+		{"op": "replace", "path": "/project_id", "value": null},
+	])
+	authz.decision.allow with input as head
+}
+
+test_host_action_denied_unauthenticated if {
+	d := authz.decision with input as host_action("shutdown", null)
+	not d.allow
+	d.reasons == ["authentication required: send a valid X-Auth-Token"]
+}
+
+# A GET that powers a host must never be let through as a read, whoever
+# asks: no shortcut allows it, even where the full rules do (an admin).
+test_host_action_takes_no_shortcut if {
+	every identity in candidate_identities {
+		every name in host_action_names {
+			every method in ["GET", "HEAD"] {
+				not shortcut_allows(json.patch(host_action(name, identity), [{"op": "replace", "path": "/request/method", "value": method}]))
+			}
+		}
+	}
 }
 
 aksk := {"method": "aksk", "access_key": "AKEXAMPLE", "roles": []}
@@ -282,6 +343,8 @@ candidate_requests(identity) := [
 	action("unshelve", null, identity),
 	json.patch(action("lock", null, identity), [{"op": "add", "path": "/request/headers/x-sdk-content-sha256", "value": "UNSIGNED-PAYLOAD"}]),
 	json.patch(action("lock", null, identity), [{"op": "replace", "path": "/operation", "value": "mystery"}]),
+	host_action("reboot", identity),
+	json.patch(host_action("shutdown", identity), [{"op": "replace", "path": "/request/method", "value": "HEAD"}]),
 ]
 
 # The rules spell the action sets out for OPA's rule index; each copy must
