@@ -234,6 +234,9 @@ func TestRequestTrailers(t *testing.T) {
 		badRequest(t, attempt(t, gwShipped, s3, raw), "trailers")
 	})
 
+	// Undeclared, net/http stores the trailers on the server's own Request
+	// only (mergeSetHeader replaces its nil map), not on the copies handlers
+	// get from WithContext: r.Trailer stays empty after the body is read.
 	t.Run("undeclared X-Auth-Token trailer (eve) after dave's header, eve's server", func(t *testing.T) {
 		resetAndLock(t, "eve", s3)
 		raw := tg.req("POST", "/v2.1/servers/"+s3+"/action", "", authAs(tg.dave),
