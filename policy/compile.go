@@ -53,7 +53,7 @@ func (e *Engine) compile(ctx context.Context, src *source) (*compiled, error) {
 	// Data is stored as AST values so that a policy reading it does not
 	// convert it from Go values on every evaluation.
 	store := inmem.NewFromObjectWithOpts(src.data, inmem.OptReturnASTValuesOnRead(true))
-	compiler := ast.NewCompiler()
+	compiler := newCompiler()
 	opts := []func(*rego.Rego){
 		rego.Query(e.opts.Decision),
 		rego.Store(store),
@@ -95,12 +95,20 @@ const SpecialiseBudget = 5 * time.Second
 func (e *Engine) specialise(ctx context.Context, opts []func(*rego.Rego)) (rego.PreparedEvalQuery, error) {
 	ctx, cancel := context.WithTimeout(ctx, SpecialiseBudget)
 	defer cancel()
-	opts = append(slices.Clone(opts), rego.Compiler(ast.NewCompiler()))
+	opts = append(slices.Clone(opts), rego.Compiler(newCompiler()))
 	pq, err := rego.New(opts...).PrepareForEval(ctx, rego.WithPartialEval())
 	if err != nil {
 		return rego.PreparedEvalQuery{}, fmt.Errorf("specialising the policy against its data: %w", err)
 	}
 	return pq, nil
+}
+
+// newCompiler knows ecsgate's built-ins: a compiler handed to rego does not
+// learn the query's own functions, and would reject a policy calling them.
+func newCompiler() *ast.Compiler {
+	return ast.NewCompiler().WithBuiltins(map[string]*ast.Builtin{
+		ServerBuiltin: {Name: ServerBuiltin, Decl: ServerDecl, Nondeterministic: true},
+	})
 }
 
 // loadFiles reads the policy files (or the embedded policy) and data.

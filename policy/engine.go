@@ -66,6 +66,8 @@ type Engine struct {
 	active atomic.Pointer[compiled]
 	// revisions counts activations, for tests and the log.
 	revisions atomic.Int64
+	// loaded fingerprints the files the first revision was read from.
+	loaded string
 }
 
 // compiled is one activated revision: everything that can be done per
@@ -107,6 +109,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		}
 		return e, nil
 	}
+	// Taken before loading: a change made while loading is seen as a
+	// change (one harmless reload), never missed.
+	e.loaded = fingerprint(opts.Policies, opts.Data)
 	src, err := loadFiles(opts.Policies, opts.Data)
 	if err != nil {
 		return nil, err

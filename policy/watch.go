@@ -18,7 +18,7 @@ import (
 // not load or compile is reported once and the last good revision keeps
 // serving; the next change is tried again.
 func (e *Engine) watch(ctx context.Context, every time.Duration) {
-	last := fingerprint(e.opts.Policies, e.opts.Data)
+	last := e.loaded
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
