@@ -229,13 +229,6 @@ func appendDecision(buf []byte, d *policy.Decision) []byte {
 	return append(buf, '}')
 }
 
-func appendNullable(buf []byte, s string) []byte {
-	if s == "" {
-		return append(buf, "null"...)
-	}
-	return appendString(buf, s)
-}
-
 func appendStrings(buf []byte, ss []string) []byte {
 	buf = append(buf, '[')
 	for i, s := range ss {
