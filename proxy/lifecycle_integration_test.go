@@ -124,7 +124,7 @@ decision := {"allow": false, "reasons": [sprintf("server %s is protected (metada
 	lifecycleGateway(t, fmt.Sprintf(`policy %s %s
 		decision data.ecsgate.protect.decision
 		server_api http://127.0.0.1:9081 {
-			ttl 1ms
+			ttl 1ns
 		}`, shippedPolicy, dir))
 
 	lookups := func() int {
@@ -203,7 +203,9 @@ decision := {"allow": true, "reasons": []} if {
 	for range 4 {
 		wg.Go(func() {
 			for !stop.Load() {
-				resp, err := http.Get(gateway + "/v2.1/servers/" + server2 + "?x=1")
+				req, _ := http.NewRequest(http.MethodGet, gateway+"/v2.1/servers/"+server2, nil)
+				req.Header.Set("X-Auth-Token", "demo-carol")
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					mu.Lock()
 					statuses[-1]++
