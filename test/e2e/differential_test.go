@@ -15,7 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The differential test: every class of ecs-api.md §14, with variants, as
+// The differential test: every parser differential of
+// docs/compute-api-facts.md ("Parser differentials"), with variants, as
 // raw bytes over TCP. Each request is sent
 //
 //	(a) straight to nova-api          what does Nova execute?
