@@ -25,13 +25,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/http2"
 
 	"github.com/ecsgate/ecsgate/internal/identity"
 	"github.com/ecsgate/ecsgate/policy"
+	"github.com/ecsgate/ecsgate/proxy"
 	"github.com/ecsgate/ecsgate/proxy/classify"
 	"github.com/ecsgate/ecsgate/tracing"
 )
@@ -214,7 +217,11 @@ func (r *propertyResult) log(t *testing.T) {
 	for _, v := range r.violations {
 		kinds[violationKind(v.what)]++
 	}
-	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+	for i, k := range slices.Sorted(maps.Keys(kinds)) {
+		if i == 20 {
+			t.Logf("%s: ... and %d more kinds", r.variant, len(kinds)-i)
+			break
+		}
 		t.Logf("%s: %d× %s", r.variant, kinds[k], k)
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.tolerated)) {
@@ -283,6 +290,7 @@ func runProperty(t *testing.T, v gatewayVariant, seed uint64, n, only int) *prop
 	res.elapsed = time.Since(start)
 	res.sent = len(exchanges)
 
+	env.requireOwnGateway(t)
 	// Unloading the config flushes the decision log (and stops the gateway).
 	env.stop(t)
 	var ids []string
@@ -338,15 +346,15 @@ func startPropertyGateway(t *testing.T, v gatewayVariant) *propertyEnv {
 		policy %s
 		decision_log %s
 	}`, keystone.URL, policyFile, env.decisionLog)
-	proxy := "reverse_proxy " + env.upstream.Listener.Addr().String()
+	reverseProxy := "reverse_proxy " + env.upstream.Listener.Addr().String()
 	if v.transport {
-		proxy += " {\n\t\ttransport ecs_verified\n\t}"
+		reverseProxy += " {\n\t\ttransport ecs_verified\n\t}"
 	}
 	// At the top level the directive order puts ecs_policy first; the broken
 	// variant needs a route to run request_header after it.
-	site := policyBlock + "\n\t" + proxy
+	site := policyBlock + "\n\t" + reverseProxy
 	if v.overrideToken != "" {
-		site = "route {\n\t" + policyBlock + "\n\trequest_header X-Auth-Token " + v.overrideToken + "\n\t" + proxy + "\n\t}"
+		site = "route {\n\t" + policyBlock + "\n\trequest_header X-Auth-Token " + v.overrideToken + "\n\t" + reverseProxy + "\n\t}"
 	}
 	cfg := fmt.Sprintf(`{
 	admin localhost:2999
@@ -366,6 +374,7 @@ http://:9080 {
 }
 `, site)
 	caddytest.NewTester(t).InitServer(cfg, "caddyfile")
+	env.requireOwnGateway(t)
 	env.h2 = &http2.Transport{
 		AllowHTTP:          true,
 		DisableCompression: true,
@@ -376,6 +385,44 @@ http://:9080 {
 	}
 	t.Cleanup(func() { env.stop(t) })
 	return env
+}
+
+// requireOwnGateway stops the test unless this process serves the config
+// just loaded. The ports are fixed: a test process of another checkout on the
+// same machine can hold them (caddytest then loads the config into that
+// process's Caddy, running that checkout's code) or load its own config into
+// ours halfway through a run.
+func (e *propertyEnv) requireOwnGateway(t *testing.T) {
+	t.Helper()
+	app, err := caddy.ActiveContext().AppIfConfigured("http")
+	if err == nil {
+		for _, srv := range app.(*caddyhttp.App).Servers {
+			if routesLogTo(srv.Routes, e.decisionLog) {
+				return
+			}
+		}
+	}
+	// Whatever runs there is not ours to unload.
+	e.stopOnce.Do(func() {})
+	t.Fatalf("the Caddy on localhost:2999 does not run this test's config: another test process on this machine uses the fixed ports; rerun when it is done")
+}
+
+func routesLogTo(routes caddyhttp.RouteList, decisionLog string) bool {
+	for _, r := range routes {
+		for _, h := range r.Handlers {
+			switch h := h.(type) {
+			case *proxy.Handler:
+				if h.DecisionLog != nil && h.DecisionLog.Path == decisionLog {
+					return true
+				}
+			case *caddyhttp.Subroute:
+				if routesLogTo(h.Routes, decisionLog) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // stop replaces the config with an empty one: the gateway's listener closes
@@ -750,7 +797,7 @@ func (c *propertyChecker) check(ex *exchange, res *propertyResult) []string {
 		return nil
 	}
 	if len(records) == 0 {
-		return []string{"no decision record for " + ex.decisionID}
+		return []string{"no decision record — decision id " + ex.decisionID}
 	}
 	switch len(ex.received) {
 	case 0:
@@ -1457,6 +1504,11 @@ func (g *generator) harmless() {
 func (g *generator) framing(req *genRequest) {
 	if req.chunked {
 		g.add(g.spell("Transfer-Encoding"), pick(g, "chunked", "chunked", "Chunked"))
+		if g.chance(0.05) {
+			// Both framings: the one net/http does not use must not
+			// reach the upstream.
+			g.add(g.spell("Content-Length"), strconv.Itoa(g.r.IntN(len(req.body)+2)))
+		}
 		for range 1 + g.r.IntN(3) {
 			req.chunks = append(req.chunks, 1+g.r.IntN(16))
 		}
