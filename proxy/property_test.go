@@ -1344,10 +1344,39 @@ func (g *generator) route() (method, target string, body []byte) {
 		// Beyond Nova's max_request_body_size.
 		body = []byte(`{"lock": {"locked_reason": "` + strings.Repeat("x", 120000) + `"}}`)
 	}
+	if g.chance(0.05) {
+		target = g.escapeOne(target)
+	}
+	if g.chance(0.05) {
+		sep := "?"
+		if strings.Contains(target, "?") {
+			sep = "&"
+		}
+		target += sep + pick(g, "a=%7e", "a=b+c", "a=%zz", "a=1;b=2", "x=%2F", "", "a")
+	}
 	if g.chance(0.02) && g.h1() {
 		target = "http://" + gatewayAddr + target
 	}
 	return method, target, body
+}
+
+// escapeOne percent-encodes one byte of the path, in either hex case, or
+// writes an escape net/http re-escapes differently (%7E, %2f, %20).
+func (g *generator) escapeOne(target string) string {
+	path, query, hasQuery := strings.Cut(target, "?")
+	i := 1 + g.r.IntN(max(len(path)-1, 1))
+	if i >= len(path) {
+		return target
+	}
+	hex := fmt.Sprintf("%%%02X", path[i])
+	if g.chance(0.5) {
+		hex = strings.ToLower(hex)
+	}
+	path = path[:i] + pick(g, hex, hex, "%7E", "%2f", "%20") + path[i+1:]
+	if hasQuery {
+		return path + "?" + query
+	}
+	return path
 }
 
 func (g *generator) credentials() {
