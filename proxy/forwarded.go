@@ -87,6 +87,7 @@ func toForwardedForm(r *http.Request) *failure {
 		return trailersRefused()
 	}
 	stripHopByHop(r.Header)
+	asWritten(r.Header)
 	// reverse_proxy marks a request received in TLS early data (RFC 8470).
 	if r.TLS != nil && !r.TLS.HandshakeComplete {
 		r.Header["Early-Data"] = []string{"1"}
@@ -113,6 +114,23 @@ func stripHopByHop(h http.Header) {
 		delete(h, name)
 	}
 }
+
+// asWritten turns every value into what net/http's Header.Write puts on an
+// HTTP/1.1 wire: line breaks become spaces and surrounding blanks go. An
+// HTTP/1 parser has already trimmed them, but an HTTP/2 request carries them,
+// and the upstream would otherwise read a value other than the decided one.
+func asWritten(h http.Header) {
+	for _, vs := range h {
+		for i, v := range vs {
+			if strings.ContainsAny(v, "\r\n") {
+				v = newlineToSpace.Replace(v)
+			}
+			vs[i] = textproto.TrimString(v)
+		}
+	}
+}
+
+var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
 
 // refuseTrailers checks the trailers of a body read to its end: nothing
 // classified them, and reverse_proxy would forward them (re-chunking the

@@ -63,6 +63,23 @@ func TestHopByHopHeadersAreRemovedBeforeTheDecision(t *testing.T) {
 	assert.Equal(t, []string{"trailers"}, up.header["Te"])
 }
 
+// An HTTP/2 request can carry blanks around a value; net/http trims them
+// when it writes the HTTP/1.1 request upstream, so the decision must be on
+// the trimmed value (found by TestForwardedRequestProperty).
+func TestValuesAreDecidedAsWritten(t *testing.T) {
+	fk := newFakeKeystone(t)
+	h := newHandler(t, &Handler{Keystone: fk.URL + "/v3"})
+	req := actionRequest("tok-dave", demoProject, server1, `{"unlock": null}`)
+	req.Header["X-Foo"] = []string{" padded\t", "\tsecond "}
+	req.Header["Openstack-Api-Version"] = []string{" compute 2.60 "}
+	req.Header["Content-Type"] = []string{"application/json "}
+	rec, up := serve(t, h, req)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	assert.Equal(t, []string{"padded", "second"}, up.header["X-Foo"])
+	assert.Equal(t, []string{"compute 2.60"}, up.header["Openstack-Api-Version"])
+	assert.Equal(t, []string{"application/json"}, up.header["Content-Type"])
+}
+
 func TestUpgradesAndTunnelsAreRefused(t *testing.T) {
 	fk := newFakeKeystone(t)
 	h := newHandler(t, &Handler{Keystone: fk.URL + "/v3"})
