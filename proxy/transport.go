@@ -48,8 +48,17 @@ func (VerifiedTransport) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision sets up the wrapped http transport and the refusal metric.
+//
+// Compression is off unless configured: with it, Go's transport adds
+// "Accept-Encoding: gzip" at the wire to a request that has none, a header
+// nobody decided on (and the upstream's compressed answer would be
+// decompressed before the client sees it).
 func (t *VerifiedTransport) Provision(ctx caddy.Context) error {
 	t.logger = ctx.Logger()
+	if t.Compression == nil {
+		off := false
+		t.Compression = &off
+	}
 	var err error
 	if t.metrics, err = tracing.NewMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %w", err)

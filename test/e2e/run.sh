@@ -51,3 +51,7 @@ step "build bin/ecsgate" "$GO" build -o "$BIN" ./cmd/ecsgate
 rm -f "$E2E_TABLE"
 export ECSGATE_BIN="$BIN"
 step "go test -tags e2e" "$GO" test -tags e2e -count=1 -v -timeout "${E2E_TIMEOUT:-15m}" ./test/e2e/ "$@"
+# The forwarded-equals-decided property (docs/forwarded-request.md, "Testing
+# the promise"), longer than make test runs it.
+ECSGATE_PROPERTY_N="${ECSGATE_PROPERTY_N:-20000}" step "property, long" "$GO" test -count=1 -timeout 30m \
+	-run '^(TestForwardedRequestProperty|TestPropertyHarnessCatchesChangedRequests)$' ./proxy
