@@ -3,22 +3,28 @@
 
 GO        ?= go
 BIN       ?= bin/ecsgate
+DEMO_BIN  ?= bin/ecsgate-demo
 # An execution count, not a duration: with a duration, Go 1.26's fuzz
 # coordinator can fail a clean run with "context deadline exceeded" when the
 # deadline races a busy worker (golang/go#75804, fixed in Go 1.27).
 FUZZTIME  ?= 150000x
 PKGS      := ./...
 
-.PHONY: all build run test test-go test-e2e policy-test fuzz-short lint fmt vet bench clean
+.PHONY: all build build-demo run test test-go test-e2e policy-test fuzz-short lint fmt vet bench clean
 
-all: build
+all: build build-demo
 
+## build: the production binary (no simulator; what the Dockerfile ships)
 build:
 	$(GO) build -o $(BIN) ./cmd/ecsgate
 
+## build-demo: the demo binary, ecsgate plus the ECS simulator
+build-demo:
+	$(GO) build -o $(DEMO_BIN) ./cmd/ecsgate-demo
+
 ## run: the gateway on 127.0.0.1:8080 in front of the built-in ECS simulator
-run: build
-	./$(BIN) demo
+run: build-demo
+	./$(DEMO_BIN)
 
 ## test: everything CI runs
 test: lint policy-test test-go fuzz-short

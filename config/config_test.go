@@ -22,6 +22,16 @@ import (
 // configuration (what `ecsgate validate` does), so a config that no longer
 // loads fails here rather than in front of a user.
 func TestShippedCaddyfilesValidate(t *testing.T) {
+	forEachShipped(t, func(t *testing.T, cfgJSON []byte) {
+		var cfg caddy.Config
+		require.NoError(t, json.Unmarshal(cfgJSON, &cfg))
+		require.NoError(t, caddy.Validate(&cfg))
+	})
+}
+
+// forEachShipped runs check, as a subtest, on the JSON each shipped Caddyfile
+// adapts to in this test's environment.
+func forEachShipped(t *testing.T, check func(t *testing.T, cfgJSON []byte)) {
 	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	t.Setenv("ECSGATE_UPSTREAM", "http://127.0.0.1:8774")
 	t.Setenv("ECSGATE_KEYSTONE", "http://127.0.0.1:5000/v3")
@@ -45,9 +55,7 @@ func TestShippedCaddyfilesValidate(t *testing.T) {
 			for _, w := range warnings {
 				t.Errorf("%s:%d: %s", f, w.Line, w.Message)
 			}
-			var cfg caddy.Config
-			require.NoError(t, json.Unmarshal(cfgJSON, &cfg))
-			require.NoError(t, caddy.Validate(&cfg))
+			check(t, cfgJSON)
 		})
 	}
 }

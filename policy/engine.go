@@ -5,24 +5,15 @@ package policy
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
-	"runtime"
-	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/loader"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 
 	shipped "github.com/ecsgate/ecsgate/rego"
@@ -31,41 +22,72 @@ import (
 // DefaultTimeout bounds one evaluation; past it the request is denied.
 const DefaultTimeout = 100 * time.Millisecond
 
+// ErrNotReady is returned by Decide until a policy is active: a bundle that
+// has not been downloaded yet. The caller must answer 503, never allow.
+var ErrNotReady = errors.New("policy: no policy is active yet")
+
 // Options configures an Engine.
 type Options struct {
 	// Policies are .rego files or directories (searched recursively,
-	// *_test.rego skipped). Empty means the policy embedded in the binary.
+	// *_test.rego skipped). Empty, without Bundle, means the policy
+	// embedded in the binary.
 	Policies []string
 	// Data are JSON or YAML documents merged under `data`.
 	Data []string
+	// Bundle loads the policy and data from an OPA bundle server instead.
+	Bundle *BundleOptions
 	// Decision is the rule to evaluate, default data.ecsgate.authz.decision.
 	Decision string
-	// Timeout bounds each evaluation, default DefaultTimeout.
+	// Timeout bounds each evaluation, default DefaultTimeout. Time spent
+	// in lookups of the ecs.server built-in does not count.
 	Timeout time.Duration
+	// ServerLookup answers the ecs.server built-in (builtins.go); nil makes
+	// every call undefined. The built-in is declared either way, so a
+	// policy that uses it always compiles.
+	ServerLookup ServerLookup
+	// Generic disables the load-time specialisation of the policy against
+	// its data (partial evaluation); the reference in tests.
+	Generic bool
+	// Now, when set, is the time the policy sees (time.now_ns); tests only.
+	Now func() time.Time
+	// OnActivate is called after each activation of a policy revision.
+	OnActivate func(revision string)
+	// OnError is called when a new revision cannot be activated (the last
+	// good one keeps serving).
+	OnError func(error)
 }
 
-// Engine holds one compiled policy and query: everything that can be done
-// once per configuration load is done in New.
-//
-// Evaluation calls OPA's evaluator (topdown) directly rather than through
-// rego.PreparedEvalQuery.Eval, which per call starts a goroutine to watch the
-// context, allocates a metrics registry and converts the result to
-// map[string]any. Measured with the shipped policy (bench/README.md), that
-// wrapper alone cost more than the policy itself.
+// Engine evaluates the active policy revision. The revision can change while
+// the gateway runs (watched files, bundles): an evaluation uses the revision
+// that was active when it started, and a revision that fails to load never
+// replaces a good one.
 type Engine struct {
-	compiler *ast.Compiler
-	query    ast.Body // result = <decision ref>
-	result   ast.Var
-	store    storage.Store
-	decision string
-	revision string
-	timeout  time.Duration
+	opts   Options
+	active atomic.Pointer[compiled]
+	// revisions counts activations, for tests and the log.
+	revisions atomic.Int64
+	// loaded fingerprints the files the first revision was read from.
+	loaded string
 }
 
-// resultVar names the query variable bound to the decision.
-const resultVar = ast.Var("ecsgate_decision")
+// compiled is one activated revision: everything that can be done per
+// revision is done once, in compile.
+type compiled struct {
+	// query is the decision query, prepared (and, unless Options.Generic,
+	// partially evaluated against data) once per revision.
+	query rego.PreparedEvalQuery
+	// compiler and store hold the unspecialised policy and its data, for
+	// explanations that name the user's own rules.
+	compiler *ast.Compiler
+	store    storage.Store
+	revision string
+	// source names where the revision came from, for logs.
+	source string
+}
 
 // New loads, compiles and prepares the policy. Errors name the file and line.
+// With a Bundle, New returns at once with no active policy (Decide answers
+// ErrNotReady) and Start begins the downloads.
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Decision == "" {
 		opts.Decision = shipped.DefaultDecision
@@ -77,55 +99,41 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil || !ref.HasPrefix(ast.DefaultRootRef) || len(ref) < 2 {
 		return nil, fmt.Errorf("decision %q: must be a reference under data, e.g. data.ecsgate.authz.decision", opts.Decision)
 	}
-
-	modules, err := loadModules(opts.Policies)
+	if opts.Bundle != nil && (len(opts.Policies) > 0 || len(opts.Data) > 0) {
+		return nil, errors.New("a bundle carries its own policy and data: use either bundle or policy/data")
+	}
+	e := &Engine{opts: opts}
+	if opts.Bundle != nil {
+		if err := opts.Bundle.validate(); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+	// Taken before loading: a change made while loading is seen as a
+	// change (one harmless reload), never missed.
+	e.loaded = fingerprint(opts.Policies, opts.Data)
+	src, err := loadFiles(opts.Policies, opts.Data)
 	if err != nil {
 		return nil, err
 	}
-	docs, err := loadData(opts.Data)
-	if err != nil {
+	if err := e.activate(ctx, src); err != nil {
 		return nil, err
 	}
+	return e, nil
+}
 
-	// Data is stored as AST values so that a policy reading it (access keys)
-	// does not convert it from Go values on every evaluation.
-	store := inmem.NewFromObjectWithOpts(docs, inmem.OptReturnASTValuesOnRead(true))
-	compiler := ast.NewCompiler()
-	regoOpts := []func(*rego.Rego){
-		rego.Query(opts.Decision),
-		rego.Store(store),
-		rego.Compiler(compiler),
-	}
-	names := make([]string, 0, len(modules))
-	for name := range modules {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		regoOpts = append(regoOpts, rego.ParsedModule(modules[name].Parsed))
-	}
-	// rego compiles the modules into compiler (with its checks against the
-	// data in store) and type-checks the query; the prepared query itself is
-	// not used for evaluation.
-	if _, err := rego.New(regoOpts...).PrepareForEval(ctx); err != nil {
-		return nil, fmt.Errorf("compiling policy: %w", err)
-	}
-	if !definesRule(modules, ref) {
-		return nil, fmt.Errorf("decision %s: no loaded policy defines it", opts.Decision)
-	}
-	query, err := compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.NewTerm(resultVar), ast.NewTerm(ref))))
+// activate compiles src and makes it the active revision.
+func (e *Engine) activate(ctx context.Context, src *source) error {
+	c, err := e.compile(ctx, src)
 	if err != nil {
-		return nil, fmt.Errorf("compiling query %s: %w", opts.Decision, err)
+		return err
 	}
-	return &Engine{
-		compiler: compiler,
-		query:    query,
-		result:   resultVar,
-		store:    store,
-		decision: opts.Decision,
-		revision: revision(names, modules, docs),
-		timeout:  opts.Timeout,
-	}, nil
+	e.active.Store(c)
+	e.revisions.Add(1)
+	if e.opts.OnActivate != nil {
+		e.opts.OnActivate(c.revision)
+	}
+	return nil
 }
 
 // Decide evaluates the policy for in. A non-nil error always comes with a
@@ -141,81 +149,77 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 // DecideValue evaluates the policy for an input already built as an OPA
 // value (Input.Value).
 func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, error) {
+	c := e.active.Load()
+	if c == nil {
+		return denyOnError(), ErrNotReady
+	}
 	// A request whose client is gone or whose deadline passed is denied
 	// outright: OPA notices cancellation only at its next check.
 	if err := ctx.Err(); err != nil {
-		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.decision, err)
+		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.opts.Decision, err)
 	}
-	cancel := newDeadline(ctx, e.timeout)
-	txn, err := e.store.NewTransaction(ctx)
-	if err != nil {
-		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.decision, err)
+	cancel := newDeadline(ctx, e.opts.Timeout)
+	opts := []rego.EvalOption{
+		rego.EvalParsedInput(input),
+		// Without an external cancel, Eval starts a goroutine per call to
+		// watch the context; the deadline polls it instead.
+		rego.EvalExternalCancel(cancel),
+		rego.EvalMetrics(noMetrics),
+		rego.EvalVirtualCache(newFlatCache()),
+		// The result stays an OPA value: converting it to Go maps and back
+		// costs more than reading it.
+		rego.EvalGenerateJSON(keepTerm),
 	}
-	defer e.store.Abort(ctx, txn)
-
-	q := topdown.NewQuery(e.query).
-		WithCompiler(e.compiler).
-		WithStore(e.store).
-		WithTransaction(txn).
-		WithInput(ast.NewTerm(input)).
-		WithCancel(cancel).
-		WithVirtualCache(newFlatCache()).
-		WithMetrics(noMetrics)
-	reserveStack()
-	// The evaluation runs to its end even though the first result is the
-	// decision: OPA finds a rule's conflicting values (an error, so a deny)
-	// only while backtracking after the first one.
-	var result *ast.Term
-	err = q.Iter(ctx, func(qr topdown.QueryResult) error {
-		if result == nil {
-			result = qr[e.result]
-		}
-		return nil
-	})
+	if e.opts.Now != nil {
+		opts = append(opts, rego.EvalTime(e.opts.Now()))
+	}
+	rs, err := c.query.Eval(ctx, opts...)
 	if err != nil {
 		if cause := cancel.cause(); cause != nil {
 			err = fmt.Errorf("%w (%w)", cause, err)
 		}
-		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.decision, err)
+		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.opts.Decision, err)
 	}
-	if result == nil {
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return Undefined(), nil
 	}
-	d, err := decisionFromValue(result.Value)
+	if len(rs) > 1 {
+		return denyOnError(), fmt.Errorf("%s: %w: %d results", e.opts.Decision, ErrInvalidDecision, len(rs))
+	}
+	term, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return denyOnError(), fmt.Errorf("%s: %w: unexpected result %T", e.opts.Decision, ErrInvalidDecision, rs[0].Expressions[0].Value)
+	}
+	d, err := decisionFromValue(term.Value)
 	if err != nil {
-		return denyOnError(), fmt.Errorf("%s: %w", e.decision, err)
+		return denyOnError(), fmt.Errorf("%s: %w", e.opts.Decision, err)
 	}
 	return d, nil
 }
 
-// reserveStack grows the goroutine's stack, in one step and while it is
-// still shallow, to what OPA's recursive evaluator is about to use (32-40
-// KiB for the shipped policy's allowed requests, measured). A request's
-// goroutine has its stack halved by every GC it sits idle through, so
-// without this the next evaluation regrows it two or three times from deep
-// inside the evaluator, each copy walking a hundred frames: 5 % of the
-// gateway's CPU under wrk went to runtime.copystack.
-//
-// The frame is declared in a branch that never runs: Go sizes (and
-// checks) a function's stack frame for all its locals on entry but zeroes a
-// local only where it is declared, so the reservation costs nanoseconds,
-// where zeroing 40 KiB per request cost microseconds under load.
-//
-//go:noinline
-func reserveStack() {
-	if touchStackReserve {
-		var frame [evalStackReserve]byte
-		runtime.KeepAlive(&frame)
-	}
-}
-
-// touchStackReserve is never set; the compiler cannot know that.
-var touchStackReserve bool
-
-const evalStackReserve = 40 << 10
+func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 
 // noMetrics spares each evaluation a metrics registry of its own.
 var noMetrics = metrics.NoOp()
+
+// Revision identifies the active policy and data: a bundle's manifest
+// revision, or a SHA-256 over the files. "" before the first activation.
+func (e *Engine) Revision() string {
+	if c := e.active.Load(); c != nil {
+		return c.revision
+	}
+	return ""
+}
+
+// Ready reports whether a policy is active.
+func (e *Engine) Ready() bool { return e.active.Load() != nil }
+
+// DecisionPath is the rule the engine evaluates.
+func (e *Engine) DecisionPath() string { return e.opts.Decision }
+
+func denyOnError() Decision {
+	return Decision{Allow: false, Reasons: []string{"policy evaluation failed (denied)"}, Status: 403}
+}
 
 // deadline is the topdown.Cancel of one evaluation: it trips when the
 // evaluation has run longer than the engine's timeout or when the request's
@@ -225,7 +229,7 @@ var noMetrics = metrics.NoOp()
 // microseconds of the deadline.
 type deadline struct {
 	ctx       context.Context
-	deadline  time.Time
+	deadline  atomic.Int64 // unix nanoseconds
 	polls     atomic.Uint32
 	cancelled atomic.Bool
 	timedOut  atomic.Bool
@@ -234,8 +238,14 @@ type deadline struct {
 const checkEvery = 64
 
 func newDeadline(ctx context.Context, timeout time.Duration) *deadline {
-	return &deadline{ctx: ctx, deadline: time.Now().Add(timeout)}
+	d := &deadline{ctx: ctx}
+	d.deadline.Store(time.Now().Add(timeout).UnixNano())
+	return d
 }
+
+// extend moves the deadline by the time a built-in spent waiting on the
+// network: the timeout bounds the policy's own work.
+func (d *deadline) extend(by time.Duration) { d.deadline.Add(int64(by)) }
 
 // Cancel implements topdown.Cancel.
 func (d *deadline) Cancel() { d.cancelled.Store(true) }
@@ -252,7 +262,7 @@ func (d *deadline) Cancelled() bool {
 		d.cancelled.Store(true)
 		return true
 	}
-	if !time.Now().Before(d.deadline) {
+	if time.Now().UnixNano() >= d.deadline.Load() {
 		d.timedOut.Store(true)
 		d.cancelled.Store(true)
 		return true
@@ -275,84 +285,3 @@ func (d *deadline) cause() error {
 }
 
 var _ topdown.Cancel = (*deadline)(nil)
-
-// Revision identifies the loaded policy and data (a SHA-256 over both), so a
-// decision record says exactly which policy made it.
-func (e *Engine) Revision() string { return e.revision }
-
-// DecisionPath is the rule the engine evaluates.
-func (e *Engine) DecisionPath() string { return e.decision }
-
-func denyOnError() Decision {
-	return Decision{Allow: false, Reasons: []string{"policy evaluation failed (denied)"}, Status: 403}
-}
-
-func loadModules(paths []string) (map[string]*loader.RegoFile, error) {
-	regoOnly := func(_ string, info fs.FileInfo, _ int) bool {
-		if info.IsDir() {
-			return false
-		}
-		return !strings.HasSuffix(info.Name(), ".rego") || strings.HasSuffix(info.Name(), "_test.rego")
-	}
-	fl := loader.NewFileLoader().WithProcessAnnotation(true)
-	if len(paths) == 0 {
-		fl = fl.WithFS(shipped.FS)
-		paths = []string{"ecsgate"}
-	}
-	res, err := fl.Filtered(paths, regoOnly)
-	if err != nil {
-		return nil, fmt.Errorf("loading policy: %w", err)
-	}
-	if len(res.Modules) == 0 {
-		return nil, fmt.Errorf("loading policy: no .rego files in %s", strings.Join(paths, ", "))
-	}
-	return res.Modules, nil
-}
-
-func loadData(paths []string) (map[string]any, error) {
-	if len(paths) == 0 {
-		return map[string]any{}, nil
-	}
-	for _, p := range paths {
-		switch strings.ToLower(filepath.Ext(p)) {
-		case ".json", ".yaml", ".yml":
-		default:
-			return nil, fmt.Errorf("data %s: must be a .json, .yaml or .yml file", p)
-		}
-	}
-	res, err := loader.NewFileLoader().All(paths)
-	if err != nil {
-		return nil, fmt.Errorf("loading data: %w", err)
-	}
-	return res.Documents, nil
-}
-
-// definesRule catches a misspelt decision path at load time: OPA would
-// otherwise prepare the query and answer undefined (deny) for every request.
-func definesRule(modules map[string]*loader.RegoFile, ref ast.Ref) bool {
-	for _, m := range modules {
-		pkg := m.Parsed.Package.Path
-		if !ref.HasPrefix(pkg) || len(ref) == len(pkg) {
-			continue
-		}
-		head := ref[len(pkg)]
-		for _, r := range m.Parsed.Rules {
-			if r.Head.Ref()[0].Equal(ast.VarTerm(string(head.Value.(ast.String)))) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func revision(names []string, modules map[string]*loader.RegoFile, docs map[string]any) string {
-	h := sha256.New()
-	for _, name := range names {
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(name), len(modules[name].Raw))
-		h.Write(modules[name].Raw)
-	}
-	if b, err := json.Marshal(docs); err == nil {
-		h.Write(b)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
-}

@@ -6,11 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ecsgate/ecsgate/internal/fixtures/inventory"
 )
 
 // regoDecide is how decisions were made before the engine called topdown
@@ -121,6 +124,86 @@ decision := {"allow": count(reasons) == 0, "reasons": sort([r | some r in reason
 		}
 	}
 	require.Positive(t, allowed)
+}
+
+// TestSpecialisedMatchesGeneric: the revision the engine serves is the
+// policy partially evaluated against its data; it must decide exactly as the
+// policy does, for every input and at every time. Compared over generated
+// inputs, on the shipped policy (with and without access keys), the
+// construct-heavy policy above and the data-heavy inventory policy, at
+// random times of the week (its maintenance window reads time.now_ns).
+func TestSpecialisedMatchesGeneric(t *testing.T) {
+	dir := t.TempDir()
+	invPolicy, invData, err := inventory.WriteFiles(dir, 1000, 3)
+	require.NoError(t, err)
+	keysFile := filepath.Join(dir, "keys.json")
+	require.NoError(t, os.WriteFile(keysFile, []byte(`{"ecsgate": {"access_keys": {
+		"AKEXAMPLE": {"project_id": "p1", "roles": ["member"]}, "AKADMIN": {"roles": ["admin"]}}}}`), 0o600))
+
+	var now time.Time
+	clock := func() time.Time { return now }
+	pairs := map[string][2]*Engine{}
+	for name, opts := range map[string]Options{
+		"shipped":           {},
+		"shipped with keys": {Data: []string{keysFile}},
+		"inventory":         {Policies: []string{invPolicy}, Data: []string{invData}, Decision: inventory.Decision},
+	} {
+		opts.Now = clock
+		// Decisions, not timing, are compared: a loaded machine must not
+		// turn one side's evaluation into a timeout.
+		opts.Timeout = time.Minute
+		special, err := New(t.Context(), opts)
+		require.NoError(t, err)
+		opts.Generic = true
+		generic, err := New(t.Context(), opts)
+		require.NoError(t, err)
+		pairs[name] = [2]*Engine{special, generic}
+	}
+	rng := rand.New(rand.NewPCG(21, 42))
+	outcomes := map[string]map[bool]int{}
+	for i := range 4000 {
+		now = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.Int64N(int64(7 * 24 * time.Hour))))
+		in := randomInput(rng)
+		inventoryInput(rng, in)
+		val, err := in.Value()
+		require.NoError(t, err)
+		for name, p := range pairs {
+			got, gotErr := p[0].DecideValue(t.Context(), val)
+			want, wantErr := p[1].DecideValue(t.Context(), val)
+			require.Equal(t, want, got, "%s, input %d at %s (errors %v / %v): %v", name, i, now, gotErr, wantErr, val)
+			require.Equal(t, wantErr == nil, gotErr == nil, "%s, input %d: %v / %v", name, i, gotErr, wantErr)
+			if outcomes[name] == nil {
+				outcomes[name] = map[bool]int{}
+			}
+			outcomes[name][got.Allow]++
+		}
+	}
+	for name, o := range outcomes {
+		require.Positive(t, o[true], "%s: some inputs must be allowed", name)
+		require.Positive(t, o[false], "%s: some inputs must be denied", name)
+	}
+}
+
+// inventoryInput makes some inputs speak about the inventory policy's
+// servers, projects and owners.
+func inventoryInput(rng *rand.Rand, in *Input) {
+	if rng.IntN(2) == 0 {
+		return
+	}
+	in.ServerIDs = nil
+	for range 1 + rng.IntN(2) {
+		in.ServerIDs = append(in.ServerIDs, inventory.ServerID(rng.IntN(1100)))
+	}
+	if in.Identity != nil && in.Identity.Method == "token" {
+		in.Identity.User.Name = inventory.User(rng.IntN(60))
+		in.Identity.Project = &Scope{ID: inventory.Project(rng.IntN(11))}
+		if rng.IntN(2) == 0 {
+			in.Identity.Roles = append(in.Identity.Roles, "member")
+		}
+	}
+	if rng.IntN(2) == 0 {
+		in.Operation = []string{"server.read", "server.action", "server.delete", "server.update"}[rng.IntN(4)]
+	}
 }
 
 func randomInput(rng *rand.Rand) *Input {

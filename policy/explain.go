@@ -96,29 +96,37 @@ func (r FiredRule) name() string { return r.Rule[strings.LastIndexByte(r.Rule, '
 // engine: its rules may not be the ones behind the engine's decision.
 var ErrExplainMismatch = errors.New("the traced evaluation decided otherwise than the engine")
 
+// ErrRevisionChanged means a new policy revision became active while a
+// decision was being explained: the decision and the trace could come from
+// different policies.
+var ErrRevisionChanged = errors.New("the policy revision changed during the explanation")
+
 // Explain decides as Decide does and reports which rules fired. It
 // evaluates the policy a second time, through rego with a tracer, over the
-// engine's own compiler and store: only that evaluation can be traced, and
-// the decision it reaches must be the engine's (ErrExplainMismatch
-// otherwise). Any other error comes with a denying decision, as Decide's;
-// the rules and trace are then those the traced evaluation got to.
+// active revision's unspecialised compiler and store: Decide runs a query
+// partially evaluated against the data, whose trace would not name the
+// policy's own rules. The decision that evaluation reaches must be the
+// engine's (ErrExplainMismatch otherwise). Any other error comes with a
+// denying decision, as Decide's; the rules and trace are then those the
+// traced evaluation got to.
 func (e *Engine) Explain(ctx context.Context, in *Input) (Explanation, error) {
+	c := e.active.Load()
 	d, err := e.Decide(ctx, in)
 	ex := Explanation{Decision: d}
+	if c == nil {
+		return ex, ErrNotReady
+	}
+	if e.active.Load() != c {
+		return ex, ErrRevisionChanged
+	}
 	val, verr := in.Value()
 	if verr != nil {
 		return ex, errors.Join(err, fmt.Errorf("building policy input: %w", verr))
 	}
 	tracer := topdown.NewBufferTracer()
-	rs, terr := rego.New(
-		rego.Compiler(e.compiler),
-		rego.Store(e.store),
-		rego.Query(e.DecisionPath()),
-		rego.ParsedInput(val),
-		rego.QueryTracer(tracer),
-	).Eval(ctx)
+	rs, terr := e.tracedEval(ctx, c, val, tracer)
 	ex.Trace = *tracer
-	ex.Rules = firedRules(ex.Trace, e.compiler)
+	ex.Rules = firedRules(ex.Trace, c.compiler)
 	if err != nil {
 		return ex, err
 	}
@@ -135,6 +143,25 @@ func (e *Engine) Explain(ctx context.Context, in *Input) (Explanation, error) {
 		return ex, fmt.Errorf("%w: %+v, engine %+v", ErrExplainMismatch, traced, d)
 	}
 	return ex, nil
+}
+
+// tracedEval evaluates the decision over c's compiler and store with the
+// engine's built-ins and clock, as Decide's query has them.
+func (e *Engine) tracedEval(ctx context.Context, c *compiled, input ast.Value, tracer topdown.QueryTracer) (rego.ResultSet, error) {
+	pq, err := rego.New(
+		rego.Compiler(c.compiler),
+		rego.Store(c.store),
+		rego.Query(e.DecisionPath()),
+		serverFunction(e.opts.ServerLookup),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalQueryTracer(tracer)}
+	if e.opts.Now != nil {
+		opts = append(opts, rego.EvalTime(e.opts.Now()))
+	}
+	return pq.Eval(ctx, opts...)
 }
 
 // chainPlace is a rule's place in its else chain.

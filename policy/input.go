@@ -111,11 +111,6 @@ var secretHeaders = map[string]bool{
 	"cookie":              true,
 }
 
-// IsSecretHeader reports whether a header (any case) carries a credential.
-func IsSecretHeader(name string) bool {
-	return secretHeaders[strings.ToLower(name)]
-}
-
 // Headers flattens h into lower-case names with comma-joined values and
 // credentials redacted. The classifier has already refused repeated
 // security-relevant headers, so joining cannot hide a second value from policy.

@@ -49,6 +49,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        max_wait       <duration>
 //	    }
 //	    decision_log_service <url>
+//	    watch            <interval>|off
+//	    bundle <url> {
+//	        polling    <min> <max>
+//	        public_key <file>
+//	        key_id     <id>
+//	    }
+//	    server_api <url> {
+//	        ttl         <duration>
+//	        timeout     <duration>
+//	        max_entries <count>
+//	    }
+//	    dry_run          [<operation-or-action> ...]
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -123,6 +135,34 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&h.DecisionLogService) {
 				return d.ArgErr()
 			}
+		case "watch":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			if s == "off" {
+				h.Watch = -1
+				break
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return d.Errf("watch %q: must be a positive duration or off", s)
+			}
+			h.Watch = caddy.Duration(dur)
+		case "bundle":
+			if err := h.unmarshalBundle(d); err != nil {
+				return err
+			}
+		case "server_api":
+			if err := h.unmarshalServerAPI(d); err != nil {
+				return err
+			}
+		case "dry_run":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				args = []string{"*"}
+			}
+			h.DryRun = append(h.DryRun, args...)
 		default:
 			return d.Errf("unrecognized ecs_policy subdirective %q", d.Val())
 		}
@@ -170,6 +210,76 @@ func (h *Handler) unmarshalDecisionLog(d *caddyfile.Dispenser) error {
 		}
 	}
 	h.DecisionLog = dl
+	return nil
+}
+
+func (h *Handler) unmarshalBundle(d *caddyfile.Dispenser) error {
+	b := &Bundle{}
+	if !d.AllArgs(&b.URL) {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch name := d.Val(); name {
+		case "polling":
+			var minS, maxS string
+			if !d.AllArgs(&minS, &maxS) {
+				return d.ArgErr()
+			}
+			minD, err1 := caddy.ParseDuration(minS)
+			maxD, err2 := caddy.ParseDuration(maxS)
+			if err1 != nil || err2 != nil || minD <= 0 || maxD < minD {
+				return d.Errf("bundle polling %s %s: need two durations, 0 < min <= max", minS, maxS)
+			}
+			b.PollingMin, b.PollingMax = caddy.Duration(minD), caddy.Duration(maxD)
+		case "public_key":
+			if !d.AllArgs(&b.PublicKey) {
+				return d.ArgErr()
+			}
+		case "key_id":
+			if !d.AllArgs(&b.KeyID) {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unrecognized bundle option %q", name)
+		}
+	}
+	h.Bundle = b
+	return nil
+}
+
+func (h *Handler) unmarshalServerAPI(d *caddyfile.Dispenser) error {
+	sa := &ServerAPI{}
+	if !d.AllArgs(&sa.URL) {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		var arg string
+		if !d.AllArgs(&arg) {
+			return d.ArgErr()
+		}
+		switch name {
+		case "ttl", "timeout":
+			dur, err := caddy.ParseDuration(arg)
+			if err != nil || dur <= 0 {
+				return d.Errf("server_api %s %q: must be a positive duration", name, arg)
+			}
+			if name == "ttl" {
+				sa.TTL = caddy.Duration(dur)
+			} else {
+				sa.Timeout = caddy.Duration(dur)
+			}
+		case "max_entries":
+			n, err := positiveInt(arg)
+			if err != nil {
+				return d.Errf("server_api max_entries %q: %v", arg, err)
+			}
+			sa.MaxEntries = n
+		default:
+			return d.Errf("unrecognized server_api option %q", name)
+		}
+	}
+	h.ServerAPI = sa
 	return nil
 }
 

@@ -120,7 +120,7 @@ func BuildInput(ctx context.Context, r *http.Request, opts InputOptions) (*polic
 		in.Action = &policy.Action{Name: op.Action.Name, Args: op.Action.Args}
 	}
 
-	caller, _, fail := h.identify(ctx, r.Header)
+	caller, _, _, fail := h.identify(ctx, r.Header)
 	in.Identity = caller
 	if fail != nil {
 		return refused(in, fail, fail.reason)

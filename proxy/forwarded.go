@@ -50,7 +50,8 @@ var connectionOptions = map[string]bool{
 
 // toForwardedForm refuses what cannot be forwarded as decided and removes
 // what reverse_proxy would remove. It runs before the body is read; trailers,
-// which arrive after the body, are checked by refuseTrailers.
+// which arrive after the body, are checked by refuseTrailers (net/http
+// shows a handler only the trailers the client declared).
 func toForwardedForm(r *http.Request) *failure {
 	// A compute API has no upgrade routes; a 101 from anything in front of
 	// Nova would turn the connection into a tunnel no decision covers. h2

@@ -213,9 +213,10 @@ func post(path, body string, headers ...string) string {
 	return b.String()
 }
 
-// TestParserDifferentialClassesNeverReachUpstream sends one request per class
-// of ecs-api.md §14, each of which the upstream (the simulator reproduces
-// Nova's quirks) would execute as a mutation. The gateway must reject or deny
+// TestParserDifferentialClassesNeverReachUpstream sends one request per parser
+// differential (docs/compute-api-facts.md, "Parser differentials"), each of
+// which the upstream (the simulator reproduces Nova's quirks) would execute
+// as a mutation. The gateway must reject or deny
 // every one, and nothing may reach the upstream.
 func TestParserDifferentialClassesNeverReachUpstream(t *testing.T) {
 	startGateway(t)

@@ -18,8 +18,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ecsgate/ecsgate/internal/identity"
+	"github.com/ecsgate/ecsgate/internal/serverinfo"
 	"github.com/ecsgate/ecsgate/policy"
 	"github.com/ecsgate/ecsgate/proxy/classify"
+	shipped "github.com/ecsgate/ecsgate/rego"
 	"github.com/ecsgate/ecsgate/tracing"
 )
 
@@ -85,7 +87,29 @@ type Handler struct {
 	// service (OPA's decision_logs plugin) at this URL.
 	DecisionLogService string `json:"decision_log_service,omitempty"`
 
+	// Watch is how often the policy and data files are checked for changes
+	// (default 1s); a saved change is live within that time, and a change
+	// that does not compile leaves the last good policy serving. A negative
+	// value turns watching off.
+	Watch caddy.Duration `json:"watch,omitempty"`
+
+	// Bundle loads the policy and data from an OPA bundle server instead of
+	// files. Until the first bundle activates, requests are answered 503.
+	Bundle *Bundle `json:"bundle,omitempty"`
+
+	// ServerAPI is the compute API the ecs.server built-in asks, with the
+	// caller's own token (normally the reverse_proxy upstream).
+	ServerAPI *ServerAPI `json:"server_api,omitempty"`
+
+	// DryRun lists the operations (server.delete) or action names (unlock)
+	// decided in shadow mode: the decision is computed, traced and recorded
+	// (dry_run: true) but the request is forwarded whatever it says. "*"
+	// means every request.
+	DryRun []string `json:"dry_run,omitempty"`
+
 	engine         *policy.Engine
+	servers        *serverinfo.Client
+	metrics        *tracing.Metrics
 	classifier     *classify.Classifier
 	keystone       *identity.Keystone
 	recorder       *tracing.Recorder
@@ -113,6 +137,36 @@ type DecisionLog struct {
 	// it is answered 503 rather than forwarded unrecorded (default 2s).
 	MaxWait caddy.Duration `json:"max_wait,omitempty"`
 }
+
+// Bundle configures an OPA bundle source.
+type Bundle struct {
+	// URL of the bundle (tar.gz, OPA's bundle format).
+	URL string `json:"url,omitempty"`
+	// PollingMin and PollingMax bound the wait between downloads (default
+	// 60s and 120s, OPA's).
+	PollingMin caddy.Duration `json:"polling_min,omitempty"`
+	PollingMax caddy.Duration `json:"polling_max,omitempty"`
+	// PublicKey is a PEM file: only bundles signed with its private key
+	// are activated.
+	PublicKey string `json:"public_key,omitempty"`
+	// KeyID is the key id the bundle's signature names (default ecsgate).
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// ServerAPI configures the ecs.server built-in's lookups.
+type ServerAPI struct {
+	// URL of the compute API, e.g. http://127.0.0.1:8774.
+	URL string `json:"url,omitempty"`
+	// TTL of a cached answer, per caller and server (default 5s).
+	TTL caddy.Duration `json:"ttl,omitempty"`
+	// Timeout of one lookup (default 2s).
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// MaxEntries bounds the cache (default 4096).
+	MaxEntries int `json:"max_entries,omitempty"`
+}
+
+// DefaultWatch is how often policy files are checked for changes.
+const DefaultWatch = caddy.Duration(time.Second)
 
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
@@ -142,19 +196,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.ErrorFormat = FormatAuto
 	}
 
+	if h.Watch == 0 {
+		h.Watch = DefaultWatch
+	}
+
 	var err error
 	h.classifier, err = classify.New(classify.Options{MaxMicroversion: h.MaxMicroversion})
 	if err != nil {
 		return fmt.Errorf("max_microversion: %w", err)
-	}
-	h.engine, err = policy.New(ctx, policy.Options{
-		Policies: h.Policy,
-		Data:     h.Data,
-		Decision: h.Decision,
-		Timeout:  time.Duration(h.EvalTimeout),
-	})
-	if err != nil {
-		return err
 	}
 	if h.Keystone != "" {
 		h.keystone, err = identity.NewKeystone(identity.KeystoneOptions{BaseURL: h.Keystone})
@@ -162,7 +211,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("keystone: %w", err)
 		}
 	}
+	if err := h.provisionServerAPI(repl); err != nil {
+		return err
+	}
 	if err := h.provisionTelemetry(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionEngine(ctx, repl); err != nil {
 		return err
 	}
 	h.warnUnverifiedSites(ctx)
@@ -171,6 +226,53 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		zap.String("revision", h.engine.Revision()),
 		zap.Bool("token_identity", h.keystone != nil))
 	return nil
+}
+
+// provisionEngine compiles the policy (or prepares the bundle download) and
+// starts keeping it current for as long as this configuration is loaded.
+func (h *Handler) provisionEngine(ctx caddy.Context, repl *caddy.Replacer) error {
+	decisionPath := h.Decision
+	if decisionPath == "" {
+		decisionPath = shipped.DefaultDecision
+	}
+	opts := policy.Options{
+		Policies: h.Policy,
+		Data:     h.Data,
+		Decision: h.Decision,
+		Timeout:  time.Duration(h.EvalTimeout),
+		OnActivate: func(rev string) {
+			h.metrics.PolicyActivated(decisionPath, rev)
+			h.logger.Info("policy revision active", zap.String("revision", rev))
+		},
+		OnError: func(err error) {
+			h.metrics.PolicyActivationFailed()
+			h.logger.Error("policy revision not activated; the last good one keeps serving", zap.Error(err))
+		},
+	}
+	if h.servers != nil {
+		opts.ServerLookup = h.lookupServer
+	}
+	if b := h.Bundle; b != nil {
+		opts.Bundle = &policy.BundleOptions{
+			URL:       repl.ReplaceKnown(b.URL, ""),
+			MinDelay:  time.Duration(b.PollingMin),
+			MaxDelay:  time.Duration(b.PollingMax),
+			PublicKey: repl.ReplaceKnown(b.PublicKey, ""),
+			KeyID:     b.KeyID,
+		}
+	}
+	engine, err := policy.New(ctx, opts)
+	if err != nil {
+		return err
+	}
+	h.engine = engine
+	watch := time.Duration(h.Watch)
+	if watch < 0 {
+		watch = 0
+	}
+	// Downloads and watching run in the background until this configuration
+	// is unloaded (ctx ends); `ecsgate validate` ends it at once.
+	return engine.Start(ctx, watch)
 }
 
 // Validate checks the configuration after provisioning.
@@ -185,6 +287,14 @@ func (h *Handler) Validate() error {
 	}
 	if h.EvalTimeout < 0 {
 		return fmt.Errorf("eval_timeout %s: must be positive", time.Duration(h.EvalTimeout))
+	}
+	if h.Bundle != nil && (len(h.Policy) > 0 || len(h.Data) > 0) {
+		return fmt.Errorf("bundle: a bundle carries its own policy and data; remove policy and data")
+	}
+	for _, t := range h.DryRun {
+		if !validDryRunTarget(t) {
+			return fmt.Errorf("dry_run %q: name an operation (server.delete), an action (unlock) or *", t)
+		}
 	}
 	if h.DecisionLog != nil && h.DecisionLog.Path == "" {
 		return fmt.Errorf("decision_log: a file path is required")

@@ -178,7 +178,7 @@ func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Reco
 	}
 
 	identityStart := time.Now()
-	caller, cacheHit, fail := h.identify(ctx, r.Header)
+	caller, token, cacheHit, fail := h.identify(ctx, r.Header)
 	rec.IdentityDuration = time.Since(identityStart)
 	rec.IdentityCacheHit = cacheHit
 	in.Identity = caller
@@ -193,14 +193,38 @@ func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Reco
 	}
 	in.Request.Headers = policy.Headers(r.Header)
 
+	evalCtx := ctx
+	if h.servers != nil {
+		project := op.ProjectID
+		if caller != nil && caller.Project != nil {
+			project = caller.Project.ID
+		}
+		if c := callerFor(token, &op, project); c != nil {
+			evalCtx = withCaller(ctx, c)
+		}
+	}
 	evalStart := time.Now()
-	decision, err := h.engine.Decide(ctx, in)
+	decision, err := h.engine.Decide(evalCtx, in)
 	rec.EvalDuration = time.Since(evalStart)
 	rec.Result = &decision
+	rec.Revision = h.engine.Revision()
+	if errors.Is(err, policy.ErrNotReady) {
+		// A bundle not yet downloaded: unavailable, never an allow.
+		rec.Err, rec.ErrKind = err.Error(), "not_ready"
+		return op, nil, &failure{status: http.StatusServiceUnavailable, reason: "policy_not_ready",
+			message: "The gateway's policy is not loaded yet; try again later.",
+			family:  h.family(op.Family), microversion: op.Microversion}
+	}
 	if err != nil {
 		rec.Err, rec.ErrKind = err.Error(), evaluationErrorKind(err)
 		h.logger.Error("policy evaluation failed; denying",
 			zap.String("decision_id", rec.DecisionID), zap.Error(err))
+	}
+	if h.dryRun(&op) {
+		// Shadow mode: the decision is kept as made (and says so in the
+		// record, span and metric); the request goes on.
+		rec.DryRun = true
+		return op, body, nil
 	}
 	if decision.Allow {
 		return op, body, nil
@@ -355,7 +379,8 @@ func (h *Handler) tooLarge() *failure {
 // AK/SK Authorization header (parsed, never verified here: the upstream's API
 // gateway holds the secret key). Identity headers a client could forge are
 // stripped before policy or upstream see them.
-func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identity, bool, *failure) {
+// It returns the validated token too, for lookups made as the caller.
+func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identity, string, bool, *failure) {
 	cred, err := identity.SelectCredential(hdr)
 	if err != nil {
 		identity.StripSpoofable(hdr, false)
@@ -364,7 +389,7 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identi
 		if errors.As(err, &ce) {
 			fail.message, fail.reason = ce.Message, ce.Reason
 		}
-		return nil, false, fail
+		return nil, "", false, fail
 	}
 	switch cred.Kind {
 	case identity.CredentialAKSK:
@@ -372,7 +397,7 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identi
 		keepProject := err == nil && sig.Signs("x-project-id")
 		identity.StripSpoofable(hdr, keepProject)
 		if err != nil {
-			return nil, false, &failure{status: http.StatusBadRequest, reason: "authorization",
+			return nil, "", false, &failure{status: http.StatusBadRequest, reason: "authorization",
 				message: "Malformed Authorization header: only SDK-HMAC-SHA256 signatures are accepted."}
 		}
 		id := policyIdentity(identity.AKSKIdentity(sig))
@@ -380,22 +405,25 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identi
 			id.Project = &policy.Scope{ID: hdr.Get("X-Project-Id")}
 			id.Scope = &policy.IdentityScope{Type: policy.ScopeProject, Project: id.Project}
 		}
-		return id, false, nil
+		return id, "", false, nil
 	case identity.CredentialToken:
 		identity.StripSpoofable(hdr, false)
 		if h.keystone == nil {
-			return nil, false, nil
+			return nil, "", false, nil
 		}
 		id, cacheHit, err := h.keystone.Validate(ctx, cred.Token)
 		if err != nil {
 			h.logger.Warn("identity service unavailable; denying", zap.Error(err))
-			return nil, false, &failure{status: http.StatusServiceUnavailable, reason: "identity",
+			return nil, "", false, &failure{status: http.StatusServiceUnavailable, reason: "identity",
 				message: "The identity service is temporarily unavailable."}
 		}
-		return policyIdentity(id), cacheHit, nil
+		if id == nil {
+			return nil, "", cacheHit, nil
+		}
+		return policyIdentity(id), cred.Token, cacheHit, nil
 	}
 	identity.StripSpoofable(hdr, false)
-	return nil, false, nil
+	return nil, "", false, nil
 }
 
 func policyIdentity(id *identity.Identity) *policy.Identity {

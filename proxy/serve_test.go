@@ -87,12 +87,11 @@ func newHandler(t *testing.T, h *Handler) *Handler {
 
 // upstream records what the next handler (reverse_proxy) would forward.
 type upstream struct {
-	calls   int
-	body    []byte
-	header  http.Header
-	length  int64
-	te      []string
-	hasBody bool
+	calls  int
+	body   []byte
+	header http.Header
+	length int64
+	te     []string
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) error {

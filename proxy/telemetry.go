@@ -53,6 +53,7 @@ func (h *Handler) provisionTelemetry(ctx caddy.Context) error {
 		}
 		sinks = append(sinks, sink)
 	}
+	h.metrics = metrics
 	h.recorder = tracing.NewRecorder(metrics, sinks...).WithLabels(tracing.Labels(instanceID(), moduleVersion()))
 
 	if h.Tracing {

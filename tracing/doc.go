@@ -49,7 +49,9 @@
 //     queue; one goroutine marshals into a bufio.Writer, flushed when the
 //     queue drains and at least every second under continuous load, and every
 //     write holds whole lines, so rotation never splits a record. Sinks of the
-//     same file and options share one rotating logger across Caddy reloads.
+//     same file share one rotating logger (a caddy.UsagePool keyed by the
+//     path), across Caddy reloads too: the rotation options of the latest one
+//     apply, and the last one to close closes the file.
 //   - OPASink (optional) hands records to OPA's decision_logs plugin, which
 //     uploads them to a remote decision-log service with their trace ids.
 //     Delivery there is as reliable as OPA's buffer and retries: the file is

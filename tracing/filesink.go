@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
@@ -80,7 +81,11 @@ func NewFileSink(opts FileSinkOptions, m *Metrics) (*FileSink, error) {
 	if err := checkWritable(path); err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)
 	}
-	return newFileSink(opts, m, openShared(opts)), nil
+	f, err := openShared(opts)
+	if err != nil {
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	return newFileSink(opts, m, f), nil
 }
 
 // newFileSink writes to w (tests slow or break it).
@@ -191,55 +196,79 @@ func (b *fileBackend) close() error {
 	return nil
 }
 
-// sharedFile is one lumberjack.Logger shared by every FileSink of the same
-// path and rotation options, so that during a Caddy reload (the new config is
-// provisioned before the old one is cleaned up) two loggers never rotate the
-// same file, and a logger's rotation goroutine is not started per reload.
+// files holds one sharedFile per absolute path, whatever config opened it:
+// during a Caddy reload the new config is provisioned before the old one is
+// cleaned up, and both must write through one writer, so that two
+// lumberjack.Loggers never rotate the same file and a reload does not start
+// another logger's rotation goroutine. The last FileSink to close a path
+// closes its file (sharedFile.Destruct).
+var files = caddy.NewUsagePool()
+
+// sharedFile is the lumberjack.Logger of one path, shared by every FileSink
+// writing that path. Each FileSink holds one reference, released by Close.
 type sharedFile struct {
-	lineWriter // over lj
-	key        fileKey
-	refs       int
+	lineWriter // over lj; mu also guards rot and lj
+	path       string
+	rot        rotation
 	lj         *lumberjack.Logger
 }
 
-type fileKey struct {
-	path                        string
+var _ caddy.Destructor = (*sharedFile)(nil)
+
+// rotation is what a lumberjack.Logger is configured with besides the path.
+type rotation struct {
 	maxSize, maxBackups, maxAge int
 	compress                    bool
 }
 
-var (
-	filesMu sync.Mutex
-	files   = map[fileKey]*sharedFile{}
-)
-
-func openShared(opts FileSinkOptions) *sharedFile {
-	key := fileKey{opts.Path, opts.MaxSizeMB, opts.MaxBackups, opts.MaxAgeDays, opts.Compress}
-	filesMu.Lock()
-	defer filesMu.Unlock()
-	f := files[key]
-	if f == nil {
-		f = &sharedFile{key: key, lj: &lumberjack.Logger{
-			Filename:   opts.Path,
-			MaxSize:    opts.MaxSizeMB,
-			MaxBackups: opts.MaxBackups,
-			MaxAge:     opts.MaxAgeDays,
-			Compress:   opts.Compress,
-		}}
-		f.w = f.lj
-		files[key] = f
+func openShared(opts FileSinkOptions) (*sharedFile, error) {
+	v, _, err := files.LoadOrNew(opts.Path, func() (caddy.Destructor, error) {
+		return &sharedFile{path: opts.Path}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	f.refs++
-	return f
+	f := v.(*sharedFile)
+	f.configure(rotation{opts.MaxSizeMB, opts.MaxBackups, opts.MaxAgeDays, opts.Compress})
+	return f, nil
 }
 
-// Close closes the file when its last sink closes.
+// configure makes the file rotate as rot asks: the latest config sharing the
+// file wins, so a reload that changes the rotation options takes effect.
+// Replacing the logger leaves its idle rotation goroutine behind (lumberjack
+// never stops it); that happens only when the options change.
+func (f *sharedFile) configure(rot rotation) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lj != nil && f.rot == rot {
+		return
+	}
+	if f.lj != nil {
+		_ = f.lj.Close() // reopened by the new logger's first write
+	}
+	f.rot = rot
+	f.lj = &lumberjack.Logger{
+		Filename:   f.path,
+		MaxSize:    rot.maxSize,
+		MaxBackups: rot.maxBackups,
+		MaxAge:     rot.maxAge,
+		Compress:   rot.compress,
+	}
+	f.w = f.lj
+}
+
+// Close releases one FileSink's reference; the last one closes the file.
 func (f *sharedFile) Close() error {
-	filesMu.Lock()
-	defer filesMu.Unlock()
-	if f.refs--; f.refs > 0 {
+	_, err := files.Delete(f.path)
+	return err
+}
+
+// Destruct closes the file once no FileSink uses it.
+func (f *sharedFile) Destruct() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lj == nil {
 		return nil
 	}
-	delete(files, f.key)
 	return f.lj.Close()
 }

@@ -324,9 +324,64 @@ func TestFileSinkSharesFileAcrossReloads(t *testing.T) {
 	require.NoError(t, cur.Enqueue(testRecord("after")))
 	require.NoError(t, cur.Close())
 	assert.Len(t, readLines(t, file), 201)
-	filesMu.Lock()
-	assert.Empty(t, files)
-	filesMu.Unlock()
+	_, inUse := files.References(file)
+	assert.False(t, inUse, "the last sink closed the file")
+}
+
+// TestFileSinkReloadChangesRotation is a reload that changes roll_size: the
+// new config's sink is opened while the old one still writes, both write
+// through one logger that now rotates as the new config says, and the file
+// is closed only when both are.
+func TestFileSinkReloadChangesRotation(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "d.log")
+	old, err := NewFileSink(FileSinkOptions{Path: file, MaxSizeMB: 5, MaxBackups: 2}, nil)
+	require.NoError(t, err)
+	require.NoError(t, old.Enqueue(testRecord("before-reload")))
+	oldDone := make(chan struct{})
+	go func() { // the old config keeps serving during the reload
+		defer close(oldDone)
+		for i := range 200 {
+			if err := old.Enqueue(testRecord(fmt.Sprintf("old-%d", i))); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	// The same file through a path that is not yet absolute.
+	t.Chdir(filepath.Dir(file))
+	cur, err := NewFileSink(FileSinkOptions{Path: "d.log", MaxSizeMB: 7}, nil)
+	require.NoError(t, err)
+	shared := cur.q.be.(*fileBackend).out.(*sharedFile)
+	assert.Same(t, old.q.be.(*fileBackend).out, shared, "one writer per path")
+	refs, _ := files.References(file)
+	assert.Equal(t, 2, refs)
+	shared.mu.Lock()
+	assert.Equal(t, 7, shared.lj.MaxSize, "the new config's rotation")
+	assert.Equal(t, 0, shared.lj.MaxBackups)
+	shared.mu.Unlock()
+	for i := range 200 {
+		require.NoError(t, cur.Enqueue(testRecord(fmt.Sprintf("new-%d", i))))
+	}
+	<-oldDone
+	require.NoError(t, old.Close()) // the old config is cleaned up
+	refs, _ = files.References(file)
+	assert.Equal(t, 1, refs)
+	require.NoError(t, cur.Enqueue(testRecord("after-reload")))
+	require.NoError(t, cur.Close())
+	_, inUse := files.References(file)
+	assert.False(t, inUse)
+	ids := map[string]bool{}
+	for _, rec := range readLines(t, file) {
+		ids[rec["decision_id"].(string)] = true
+	}
+	assert.Len(t, ids, 402, "every record of both configs, each once")
+
+	// The next config opens the path afresh.
+	next, err := NewFileSink(FileSinkOptions{Path: file}, nil)
+	require.NoError(t, err)
+	assert.NotSame(t, shared, next.q.be.(*fileBackend).out)
+	require.NoError(t, next.Enqueue(testRecord("next")))
+	require.NoError(t, next.Close())
+	assert.Len(t, readLines(t, file), 403)
 }
 
 func TestNewFileSinkErrors(t *testing.T) {

@@ -67,6 +67,10 @@ type Metrics struct {
 	recordsBlocked   *prometheus.CounterVec
 	recordsFailed    *prometheus.CounterVec
 	wireRefusals     *prometheus.CounterVec
+	dryRuns          *prometheus.CounterVec
+	activations      prometheus.Counter
+	activationErrors prometheus.Counter
+	revision         *prometheus.GaugeVec
 }
 
 // evalBuckets suit an in-process Rego evaluation: 5µs to 100ms.
@@ -133,7 +137,51 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}, []string{"reason"})); err != nil {
 		return nil, err
 	}
+	if m.dryRuns, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "dry_run_decisions_total",
+		Help: "Shadow decisions (dry_run): computed and recorded, the request forwarded whatever the result.",
+	}, []string{"operation", "action", "result"})); err != nil {
+		return nil, err
+	}
+	if m.activations, err = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "policy_activations_total",
+		Help: "Policy revisions activated (at load, on a file change, on a new bundle).",
+	})); err != nil {
+		return nil, err
+	}
+	if m.activationErrors, err = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "policy_activation_errors_total",
+		Help: "Policy revisions that could not be activated (the last good one kept serving).",
+	})); err != nil {
+		return nil, err
+	}
+	if m.revision, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "policy_revision_info",
+		Help: "The active policy revision (value 1), by decision path.",
+	}, []string{"decision", "revision"})); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// PolicyActivated records that revision is now the active policy for the
+// decision path.
+func (m *Metrics) PolicyActivated(decision, revision string) {
+	if m == nil {
+		return
+	}
+	m.activations.Inc()
+	// One series per decision path: the old revision's goes.
+	m.revision.DeletePartialMatch(prometheus.Labels{"decision": decision})
+	m.revision.WithLabelValues(decision, revision).Set(1)
+}
+
+// PolicyActivationFailed counts a revision that could not be activated.
+func (m *Metrics) PolicyActivationFailed() {
+	if m == nil {
+		return
+	}
+	m.activationErrors.Inc()
 }
 
 // WireRefused counts a request the ecs_verified transport did not send.
@@ -195,7 +243,11 @@ func (m *Metrics) ObserveDecision(rec *Record) {
 			action = ActionLabel(in.Action.Name)
 		}
 	}
-	m.decisions.WithLabelValues(op, action, Result(rec)).Inc()
+	if rec.DryRun {
+		m.dryRuns.WithLabelValues(op, action, Result(rec)).Inc()
+	} else {
+		m.decisions.WithLabelValues(op, action, Result(rec)).Inc()
+	}
 	if rec.EvalDuration > 0 {
 		m.evalDuration.Observe(rec.EvalDuration.Seconds())
 	}

@@ -74,6 +74,9 @@ type Record struct {
 	// Labels are OPA's {id, version, app}; Recorder.Record fills them in from
 	// its own labels when nil.
 	Labels map[string]string
+	// DryRun marks a shadow decision: computed and recorded, but the
+	// request was forwarded whatever Result says.
+	DryRun bool
 }
 
 // MarshalJSON renders the record as an OPA decision-log event. Secret action
@@ -135,6 +138,9 @@ func (r *Record) appendJSON(buf []byte) ([]byte, error) {
 	if r.Status != 0 {
 		buf = append(buf, `,"status":`...)
 		buf = strconv.AppendInt(buf, int64(r.Status), 10)
+	}
+	if r.DryRun {
+		buf = append(buf, `,"dry_run":true`...)
 	}
 	if r.Rejected != "" {
 		buf = append(buf, `,"rejected":`...)
@@ -221,13 +227,6 @@ func appendDecision(buf []byte, d *policy.Decision) []byte {
 		buf = appendStringMap(buf, d.Headers)
 	}
 	return append(buf, '}')
-}
-
-func appendNullable(buf []byte, s string) []byte {
-	if s == "" {
-		return append(buf, "null"...)
-	}
-	return appendString(buf, s)
 }
 
 func appendStrings(buf []byte, ss []string) []byte {

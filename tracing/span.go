@@ -39,8 +39,10 @@ const (
 	AttrPolicyRevision   = attribute.Key("ecsgate.policy.revision")
 	AttrEvalDuration     = attribute.Key("ecsgate.policy.evaluation.duration") // seconds
 	AttrRejected         = attribute.Key("ecsgate.rejected")
-	AttrRequestID        = attribute.Key("ecsgate.request.id")
-	AttrAPIFamily        = attribute.Key("ecsgate.api.family")
+	// AttrDryRun marks a shadow decision (the request was forwarded).
+	AttrDryRun    = attribute.Key("ecsgate.dry_run")
+	AttrRequestID = attribute.Key("ecsgate.request.id")
+	AttrAPIFamily = attribute.Key("ecsgate.api.family")
 )
 
 // MaxSpanServerIDs caps ecsgate.server.ids: a batch may name a thousand
@@ -108,6 +110,9 @@ func decisionAttributes(rec *Record) []attribute.KeyValue {
 		if len(r.Reasons) > 0 {
 			attrs = append(attrs, AttrReasons.StringSlice(r.Reasons))
 		}
+	}
+	if rec.DryRun {
+		attrs = append(attrs, AttrDryRun.Bool(true))
 	}
 	add(AttrPolicyPath, rec.Path)
 	add(AttrPolicyRevision, rec.Revision)

@@ -1,8 +1,7 @@
 // Command ecsgate is Caddy with its standard modules plus ecsgate's policy
-// handler (http.handlers.ecs_policy) and the ECS simulator used by the demo
-// and the tests. Every Caddy subcommand (run, validate, adapt, version,
-// list-modules, ...) behaves as it does in Caddy; `ecsgate demo` adds a
-// self-contained demo.
+// handler (http.handlers.ecs_policy). Every Caddy subcommand (run, validate,
+// adapt, version, list-modules, ...) behaves as it does in Caddy. The ECS
+// simulator and the demo are in cmd/ecsgate-demo, never in this binary.
 package main
 
 import (
@@ -10,7 +9,6 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/ecsgate/ecsgate/internal/ecssim"
 	_ "github.com/ecsgate/ecsgate/proxy"
 )
 

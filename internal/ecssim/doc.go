@@ -12,7 +12,7 @@
 // /{project_id} segment, slash collapsing, the query-string method override
 // (_method) of the routes middleware, WSGI header folding (underscores and
 // repeated lines), the /os-volumes_boot alias and case-insensitive server
-// id lookup (MySQL collation). See /work/shared/docs/ecs-api.md.
+// id lookup (MySQL collation). docs/compute-api-facts.md describes them.
 //
 // # Caddyfile
 //

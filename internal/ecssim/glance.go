@@ -6,8 +6,9 @@ import (
 )
 
 // serveImage is the Glance stand-in under /image: version discovery and one
-// fixed active image, enough for openstackclient's image lookups
-// (real-openstack.md §5).
+// fixed active image, enough for openstackclient, which builds an image
+// client from the catalog for server show, list, lock and unlock and gives
+// up when it cannot discover an image endpoint.
 //
 //	GET /image, /image/            300 versions
 //	GET /image/versions, /image/v2 200 versions

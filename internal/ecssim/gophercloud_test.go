@@ -60,7 +60,8 @@ func TestGophercloud(t *testing.T) {
 	assert.False(t, *srv.Locked)
 	assert.False(t, srv.LaunchedAt.IsZero())
 
-	// Lock / Unlock through the §7 matrix.
+	// Lock / Unlock through the matrix of docs/compute-api-facts.md, "Lock
+	// and unlock".
 	require.NoError(t, servers.Lock(ctx, alice, web1).ExtractErr())
 	srv, err = servers.Get(ctx, alice, web1).Extract()
 	require.NoError(t, err)

@@ -336,7 +336,8 @@ func (h *Handler) revokeToken(ex *exchange) {
 	writeEmpty(ex.w, http.StatusNoContent, "")
 }
 
-// tokenBody builds the token document (ecs-api.md §12.1).
+// tokenBody builds the token document (docs/compute-api-facts.md, "Keystone
+// tokens and keystonemiddleware").
 func (h *Handler) tokenBody(r *http.Request, t *token, withCatalog bool) map[string]any {
 	u := userByID(t.UserID)
 	dom := map[string]any{"id": domainID, "name": domainName}

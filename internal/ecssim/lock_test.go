@@ -8,7 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestLockMatrix replays the observed §7 matrix (new defaults).
+// TestLockMatrix replays the observed matrix of docs/compute-api-facts.md,
+// "Lock and unlock" (new defaults).
 func TestLockMatrix(t *testing.T) {
 	s := newSim(t, nil)
 	alice, bob := s.login("alice", "demo"), s.login("bob", "demo")

@@ -37,8 +37,8 @@ func parseAPIVersion(s string) (apiVersion, bool) {
 }
 
 // requestedVersion extracts the requested compute microversion as
-// microversion_parse does (ecs-api.md §8): the last compute entry of
-// OpenStack-API-Version, else the last entry of
+// microversion_parse does (docs/compute-api-facts.md, "Microversions"): the
+// last compute entry of OpenStack-API-Version, else the last entry of
 // X-OpenStack-Nova-API-Version, else "" (none).
 func requestedVersion(r *http.Request) string {
 	if v, ok := wsgiHeader(r, "OpenStack-API-Version"); ok {

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Huawei native ECS API subset (ecs-api.md §10):
+// Huawei native ECS API subset (proxy/classify/doc.go lists the whole API):
 //
 //	GET  /v1/{project_id}/cloudservers/detail   list (filters: name, status, limit, offset)
 //	GET  /v1/{project_id}/cloudservers/{id}     show

@@ -174,7 +174,8 @@ func hexByte(a, b byte) (byte, bool) {
 	return x<<4 | y, ok1 && ok2
 }
 
-// serveNova runs Nova's processing order (ecs-api.md §1.4).
+// serveNova runs Nova's processing order (docs/compute-api-facts.md,
+// "Routing").
 func (h *Handler) serveNova(ex *exchange) {
 	w, r := ex.w, ex.r
 	w.Header().Set("X-Openstack-Request-Id", ex.requestID)
@@ -292,7 +293,7 @@ func (h *Handler) serveNova(ex *exchange) {
 }
 
 // peekAction is Nova's action_peek plus the error mapping of
-// Resource._process_stack (ecs-api.md §2).
+// Resource._process_stack (docs/compute-api-facts.md, "Action extraction").
 func peekAction(body []byte) (string, int, string) {
 	v, err := pyDecode(body)
 	if err != nil {

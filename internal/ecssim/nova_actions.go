@@ -6,7 +6,7 @@ import (
 )
 
 // schemaError is a JSON-schema validation failure, rendered like Nova's
-// ValidationError (ecs-api.md §7, §9).
+// ValidationError (docs/compute-api-facts.md, "Error formats").
 type schemaError struct {
 	path  []string
 	value any
@@ -197,7 +197,7 @@ func (c *novaCtx) checkState(action string, srv *server, allowed ...string) bool
 	return false
 }
 
-// ---- lock / unlock (ecs-api.md §7) ----
+// ---- lock / unlock (docs/compute-api-facts.md, "Lock and unlock") ----
 
 func validateLock(c *novaCtx, v any) *schemaError {
 	switch t := v.(type) {

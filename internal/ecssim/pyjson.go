@@ -11,7 +11,7 @@ import (
 // This file is a small JSON decoder with the semantics of Python's json
 // module as Nova uses it (oslo jsonutils.loads on the raw body), because Go's
 // encoding/json disagrees with it in ways that matter to a proxy in front of
-// Nova (ecs-api.md §2, §14):
+// Nova (docs/compute-api-facts.md, "Action extraction"):
 //
 //   - the input must be strict UTF-8 (Go substitutes U+FFFD); a leading
 //     byte-order mark is an error;

@@ -43,7 +43,8 @@ func writeEmpty(w http.ResponseWriter, status int, contentType string) {
 	w.WriteHeader(status)
 }
 
-// faultNames maps statuses to Nova Fault names (ecs-api.md §9.1).
+// faultNames maps statuses to Nova Fault names (docs/compute-api-facts.md,
+// "Error formats").
 var faultNames = map[int]string{
 	400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound", 405: "badMethod",
 	409: "conflictingRequest", 413: "overLimit", 415: "badMediaType", 429: "overLimit",
@@ -136,7 +137,7 @@ func acceptQuality(accept, offer string) float64 {
 }
 
 // writeWebob writes a plain webob HTTP error (router 404, 413), whose
-// format follows Accept (ecs-api.md §9.2).
+// format follows Accept (docs/compute-api-facts.md, "Error formats").
 func writeWebob(w http.ResponseWriter, r *http.Request, status int, title, explanation string) {
 	statusLine := strconv.Itoa(status) + " " + title
 	body := explanation + "<br /><br />\n\n\n"

@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// SDKHMACScheme is the only AK/SK Authorization scheme accepted (§11).
+// SDKHMACScheme is the only AK/SK Authorization scheme accepted
+// (docs/compute-api-facts.md, "AK/SK signing").
 const SDKHMACScheme = "SDK-HMAC-SHA256"
 
 // ErrMalformedAuthorization is wrapped by every [ParseSDKHMAC] error.
@@ -127,7 +128,8 @@ func (s SDKSignature) String() string {
 
 // Signs reports whether the header (any case) is covered by the signature,
 // e.g. Signs("X-Project-Id") before trusting a project id. An AK/SK request
-// is only ever judged on signed material (§11).
+// is only ever judged on signed material (docs/compute-api-facts.md, "AK/SK
+// signing").
 func (s SDKSignature) Signs(header string) bool {
 	for _, h := range s.SignedHeaders {
 		if strings.EqualFold(h, header) {

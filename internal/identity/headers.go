@@ -7,7 +7,8 @@ import (
 
 // spoofableHeaders are the canonical names of the identity headers
 // keystonemiddleware removes from every request before it sets its own
-// (_AuthTokenRequest.remove_auth_headers, §12.2), plus OpenStack-System-Scope.
+// (_AuthTokenRequest.remove_auth_headers; docs/compute-api-facts.md,
+// "Keystone tokens and keystonemiddleware"), plus OpenStack-System-Scope.
 var spoofableHeaders = func() []string {
 	names := []string{
 		"X-Identity-Status",
@@ -69,7 +70,8 @@ var spoofableWSGI = func() map[string]struct{} {
 //
 // Names are matched as the WSGI stack would: case-insensitively and with
 // '_' equal to '-', so X_Roles or a non-canonical map key is removed too
-// (requests with underscore header names should be rejected anyway, §14).
+// (requests with underscore header names should be rejected anyway:
+// docs/compute-api-facts.md, "Parser differentials").
 func StripSpoofable(h http.Header, keepSignedProjectID bool) {
 	var kept []string
 	if keepSignedProjectID {

@@ -7,7 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// keystonemiddlewareStripped is §12.2's list, spelled as documented.
+// keystonemiddlewareStripped is keystonemiddleware's list, spelled as in
+// docs/compute-api-facts.md, "Keystone tokens and keystonemiddleware".
 var keystonemiddlewareStripped = []string{
 	"X-Identity-Status", "X-Service-Identity-Status", "X-Is-Admin-Project", "X-Service-Catalog",
 	"X-Domain-Id", "X-Domain-Name", "X-Project-Id", "X-Project-Name", "X-Project-Domain-Id", "X-Project-Domain-Name",

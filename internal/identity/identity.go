@@ -1,7 +1,8 @@
 // Package identity works out who is calling: it validates Keystone/IAM tokens
 // (self-validation, cached like keystonemiddleware), parses AK/SK
 // SDK-HMAC-SHA256 Authorization headers strictly, and strips the identity
-// headers a client could use to impersonate someone (docs/ecs-api.md §11, §12).
+// headers a client could use to impersonate someone (docs/compute-api-facts.md,
+// "AK/SK signing" and "Keystone tokens and keystonemiddleware").
 //
 // The package has no Caddy or OPA dependency. It never stores, logs or puts a
 // token into an error: tokens are only ever hashed (SHA-256) and sent to

@@ -55,8 +55,9 @@ type KeystoneOptions struct {
 	// evicted when it is full.
 	MaxEntries int
 	// Transport sends the Keystone calls. Default: otelhttp.NewTransport over
-	// a clone of http.DefaultTransport, propagating with autoprop (the
-	// explicit propagator is required under Caddy, style.md §6). otelhttp
+	// a clone of http.DefaultTransport, propagating with autoprop (explicitly:
+	// Caddy's tracing handler keeps its propagator to itself and sets no
+	// global one, so otelhttp's default would inject nothing). otelhttp
 	// takes the TracerProvider from the span in the request context, so
 	// client spans follow Caddy's tracing handler without a global provider.
 	// A Transport given here is used as is.
@@ -286,7 +287,8 @@ func (k *Keystone) call(ctx context.Context, token string) (*Identity, error) {
 	}
 }
 
-// Wire format of GET /v3/auth/tokens (§12.1).
+// Wire format of GET /v3/auth/tokens (docs/compute-api-facts.md, "Keystone
+// tokens and keystonemiddleware").
 type ksRef struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`

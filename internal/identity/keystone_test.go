@@ -52,7 +52,8 @@ func (c *testClock) Advance(d time.Duration) {
 func keystoneTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
 
 // projectTokenBody is a project-scoped Keystone 22 answer to
-// GET /v3/auth/tokens?nocatalog (§12.1), observed shape.
+// GET /v3/auth/tokens?nocatalog, observed shape (docs/compute-api-facts.md,
+// "Keystone tokens and keystonemiddleware").
 func projectTokenBody(expires time.Time) string {
 	return `{"token": {"methods": ["password"], "user": {"domain": {"id": "default", "name": "Default"},
  "id": "6f3c1e2d4b5a49c8a1e0f9d8c7b6a5f4", "name": "alice", "password_expires_at": null},

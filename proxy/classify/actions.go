@@ -1,9 +1,10 @@
 package classify
 
 // novaServerActionNames is the byte-exact allow-list of keys accepted on
-// POST /servers/{id}/action (ecs-api.md §5). resetNetwork and
-// os-getRDPConsole are gone upstream (410, 400) but may still run on an older
-// fork, so they are classified and left to policy rather than rejected.
+// POST /servers/{id}/action: the actions of Nova's server controllers.
+// resetNetwork and os-getRDPConsole are gone upstream (410, 400) but may
+// still run on an older fork, so they are classified and left to policy
+// rather than rejected.
 var novaServerActionNames = []string{
 	"addFixedIp",
 	"addFloatingIp",

@@ -79,7 +79,8 @@ func applyBody(op *Operation, kind bodyKind, method string, body []byte) *Reject
 }
 
 // parseAction extracts the action of an action body as Nova does, with Nova's
-// statuses (ecs-api.md §2); on native routes every failure is a 400.
+// statuses (docs/compute-api-facts.md, "Action extraction"); on native routes
+// every failure is a 400.
 func parseAction(body []byte, table map[string]string, fam string) (string, []byte, *Rejection) {
 	if len(body) == 0 {
 		return "", nil, reject(fam, http.StatusBadRequest, "empty_body", msgMalformed)

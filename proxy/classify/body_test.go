@@ -13,8 +13,8 @@ import (
 
 var actionPath = "/v2.1/" + testProject + "/servers/" + testServer + "/action"
 
-// TestActionBodyTable is ecs-api.md §2's table, row by row, through the
-// whole classifier.
+// TestActionBodyTable is the table of docs/compute-api-facts.md, "Action
+// extraction", row by row, through the whole classifier.
 func TestActionBodyTable(t *testing.T) {
 	c := newTestClassifier(t)
 	cases := []struct {
@@ -136,8 +136,8 @@ func TestActionBodyTable(t *testing.T) {
 	}
 }
 
-// TestEveryNovaAction accepts every §5 action and refuses its case and
-// suffix variants.
+// TestEveryNovaAction accepts every Nova server action and refuses its case
+// and suffix variants.
 func TestEveryNovaAction(t *testing.T) {
 	c := newTestClassifier(t)
 	require.Len(t, NovaServerActions(), 41)

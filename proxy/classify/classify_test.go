@@ -50,7 +50,7 @@ type routeCase struct {
 	action               string // expected Action.Name, "" for none
 }
 
-// novaServerRouteCases covers every server route of ecs-api.md §5 and §6,
+// novaServerRouteCases covers every server route of doc.go's "Nova routes",
 // relative to /servers (also tested under /os-volumes_boot).
 var novaServerRouteCases = []routeCase{
 	{"GET", "", "", OpRead, "/servers", false, ""},
@@ -391,8 +391,8 @@ func TestUnversioned(t *testing.T) {
 	}
 }
 
-// TestNativeRoutes covers every row of ecs-api.md §10.1 under each native
-// version prefix.
+// TestNativeRoutes covers the routes of doc.go's "Native routes" under each
+// native version prefix.
 func TestNativeRoutes(t *testing.T) {
 	c := newTestClassifier(t)
 	id, id2 := testServer, testServer2
@@ -572,7 +572,8 @@ func TestNativeBatchUnion(t *testing.T) {
 	assert.Equal(t, []string{testServer}, op.ServerIDs)
 }
 
-// TestRequestRules covers the request-level classes of ecs-api.md §14.
+// TestRequestRules covers the request-level parser differentials
+// (docs/compute-api-facts.md, "Parser differentials").
 func TestRequestRules(t *testing.T) {
 	c := newTestClassifier(t)
 	action := "/v2.1/" + testProject + "/servers/" + testServer + "/action"

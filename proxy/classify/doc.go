@@ -4,13 +4,13 @@
 // for policy to judge, or a *Rejection that must be answered without
 // forwarding anything.
 //
-// The rule throughout is the one of ecs-api.md §14: classify at least as
-// broadly as the upstream would execute, and refuse whatever cannot be
-// classified with certainty. Nothing is normalised: the classifier only
-// accepts or rejects, so the bytes the proxy forwards are the bytes that were
-// classified. The package is pure Go with no dependency beyond the standard
-// library, decodes no JSON into structs, and allocates only for the
-// Operation's ServerIDs and Action on the common path.
+// The rule throughout (docs/compute-api-facts.md, "Parser differentials"):
+// classify at least as broadly as the upstream would execute, and refuse
+// whatever cannot be classified with certainty. Nothing is normalised: the
+// classifier only accepts or rejects, so the bytes the proxy forwards are the
+// bytes that were classified. The package is pure Go with no dependency
+// beyond the standard library, decodes no JSON into structs, and allocates
+// only for the Operation's ServerIDs and Action on the common path.
 //
 // # Operations
 //
@@ -91,7 +91,7 @@
 // "/", "/v2.1" and "/v2" (version discovery) is other; any other unversioned
 // path is 404, because only a fork's router would know what it executes.
 //
-// Every action of ecs-api.md §5 is accepted byte-exact after JSON unescaping:
+// Every Nova server action is accepted byte-exact after JSON unescaping:
 // addFixedIp addFloatingIp addSecurityGroup changePassword confirmResize
 // createBackup createImage evacuate forceDelete injectNetworkInfo lock migrate
 // os-getConsoleOutput os-getRDPConsole os-getSPICEConsole os-getSerialConsole
@@ -273,12 +273,12 @@
 //   - anything that matches no route above (404); "/servers/{id}.json" and
 //     ".../action.json" included.
 //
-// Microversion (Nova only, ecs-api.md §8): computed exactly as Nova does,
-// except that two compute entries, a comma list in the legacy header, the two
-// headers disagreeing, or bytes outside printable ASCII are refused (400)
-// rather than resolved: a fork may resolve them differently. Invalid format
-// is 400 with Nova's message, out of range 406 with Nova's message; /v2
-// always means 2.1.
+// Microversion (Nova only; docs/compute-api-facts.md, "Microversions"):
+// computed exactly as Nova does, except that two compute entries, a comma
+// list in the legacy header, the two headers disagreeing, or bytes outside
+// printable ASCII are refused (400) rather than resolved: a fork may resolve
+// them differently. Invalid format is 400 with Nova's message, out of range
+// 406 with Nova's message; /v2 always means 2.1.
 //
 // Content-Type (415): on Nova routes, for every request, as Nova checks it:
 // absent, empty, or a media type (text before the first ';', compared
@@ -296,9 +296,10 @@
 //     depth (compared after unescaping), an escape decoding to a lone
 //     surrogate, a number overflowing float64, NaN/Infinity, nesting deeper
 //     than 64 (all 400 "Malformed request body");
-//   - action bodies follow Nova's extraction (ecs-api.md §2): exactly one
-//     key, else 400; a top-level number, boolean, null, one-element array or
-//     one-character string 404; other arrays and strings 400.
+//   - action bodies follow Nova's extraction (docs/compute-api-facts.md,
+//     "Action extraction"): exactly one key, else 400; a top-level number,
+//     boolean, null, one-element array or one-character string 404; other
+//     arrays and strings 400.
 //
 // Rejection.Family is "ecs" for native paths (decided from the prefix when
 // the path cannot be parsed) and "nova" otherwise, so the caller can answer

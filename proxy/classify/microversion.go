@@ -49,9 +49,10 @@ func parseComponent(s string) (int, bool) {
 	return min(n, maxComponent), true
 }
 
-// microversion computes the requested microversion as Nova does (ecs-api.md
-// §8). Where Nova's reading depends on details a fork might not share (two
-// compute entries, two headers that disagree), the request is rejected.
+// microversion computes the requested microversion as Nova does
+// (docs/compute-api-facts.md, "Microversions"). Where Nova's reading depends
+// on details a fork might not share (two compute entries, two headers that
+// disagree), the request is rejected.
 func (c *Classifier) microversion(h *headerInfo, version string) (string, *Rejection) {
 	if version == "v2" {
 		// The legacy /v2 wrapper deletes both headers.

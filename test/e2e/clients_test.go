@@ -87,7 +87,7 @@ func TestGophercloudThroughGateway(t *testing.T) {
 }
 
 // TestNovaLockSemanticsThroughGateway: what Nova decides on its own still
-// holds behind the gateway (ecs-api.md §7).
+// holds behind the gateway (docs/compute-api-facts.md, "Lock and unlock").
 func TestNovaLockSemanticsThroughGateway(t *testing.T) {
 	ctx := t.Context()
 	s1 := env["SERVER1"]

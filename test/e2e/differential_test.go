@@ -15,7 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The differential test: every class of ecs-api.md §14, with variants, as
+// The differential test: every parser differential of
+// docs/compute-api-facts.md ("Parser differentials"), with variants, as
 // raw bytes over TCP. Each request is sent
 //
 //	(a) straight to nova-api          what does Nova execute?
@@ -34,6 +35,7 @@ type target struct {
 	addr    string // host:port, also the Host header
 	alice   string // alice's token (member in demo)
 	carol   string // carol's token (reader in demo)
+	dave    string // dave's token (member + ecs_unlocker in demo)
 	project string // demo
 	other   string // another project
 	server  string // SERVER1
@@ -68,6 +70,7 @@ type rawReq struct {
 	noCL                bool   // no Content-Length even with a body
 	after               string // bytes after the request (pipelining, smuggling)
 	keepAlive           bool
+	conn                string // Connection header value; "" close (or keep-alive)
 }
 
 type opt func(*rawReq)
@@ -81,6 +84,7 @@ func proto(p string) opt      { return func(r *rawReq) { r.proto = p } }
 func framedBody(b string) opt { return func(r *rawReq) { r.body, r.framed = b, true } }
 func afterwards(b string) opt { return func(r *rawReq) { r.after = b } }
 func keepAlive() opt          { return func(r *rawReq) { r.keepAlive = true } }
+func connection(v string) opt { return func(r *rawReq) { r.conn = v } }
 func jsonCT() *string         { s := "application/json"; return &s }
 func chunked(parts ...string) string {
 	var b strings.Builder
@@ -89,6 +93,23 @@ func chunked(parts ...string) string {
 	}
 	b.WriteString("0\r\n\r\n")
 	return b.String()
+}
+
+// chunkedTrailer frames body as one chunk followed by trailer fields.
+func chunkedTrailer(body string, trailers ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%x\r\n%s\r\n0\r\n", len(body), body)
+	for _, t := range trailers {
+		b.WriteString(t + "\r\n")
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// akAuthorization is a well-formed SDK-HMAC-SHA256 header for accessKey
+// (the gateway cannot check the signature: it holds no secret key).
+func akAuthorization() string {
+	return "SDK-HMAC-SHA256 Access=" + accessKey + ", SignedHeaders=host;x-sdk-date, Signature=" + strings.Repeat("5e", 32)
 }
 
 func (tg target) req(method, path, body string, opts ...opt) string {
@@ -113,7 +134,9 @@ func (tg target) req(method, path, body string, opts ...opt) string {
 	if !r.framed && !r.noCL && (r.body != "" || r.method == "POST" || r.method == "PUT") {
 		b.WriteString("Content-Length: " + strconv.Itoa(len(r.body)) + "\r\n")
 	}
-	if r.keepAlive {
+	if r.conn != "" {
+		b.WriteString("Connection: " + r.conn + "\r\n")
+	} else if r.keepAlive {
 		b.WriteString("Connection: keep-alive\r\n")
 	} else {
 		b.WriteString("Connection: close\r\n")
@@ -122,6 +145,12 @@ func (tg target) req(method, path, body string, opts ...opt) string {
 	b.WriteString(r.body)
 	b.WriteString(r.after)
 	return b.String()
+}
+
+func newTarget(t *testing.T, addr string) target {
+	t.Helper()
+	return target{addr: addr, alice: token(t, "alice"), carol: token(t, "carol"), dave: token(t, "dave"),
+		project: env["DEMO_PROJECT_ID"], other: env["OTHER_PROJECT_ID"], server: env["SERVER1"]}
 }
 
 func (tg target) action(server string) string {
@@ -378,6 +407,10 @@ func actionVariants() []variant {
 		{"framing", "Content-Encoding: gzip, gzipped body", func(tg target, a string) string {
 			return tg.req("POST", tg.action(tg.server), gz(body(a)), hdr("Content-Encoding: gzip"))
 		}},
+		{"framing", "chunked with an X-Auth-Token trailer (dave)", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), "", framedBody(chunkedTrailer(body(a), "X-Auth-Token: "+tg.dave)),
+				hdr("Transfer-Encoding: chunked", "Trailer: X-Auth-Token"))
+		}},
 		{"framing", "Content-Length: 0, body as the next request", func(tg target, a string) string {
 			return tg.req("POST", tg.action(tg.server), "", afterwards(body(a)))
 		}},
@@ -418,6 +451,45 @@ func actionVariants() []variant {
 		{"identity headers", "reader token + X-Roles: admin,member", func(tg target, a string) string {
 			return tg.req("POST", tg.action(tg.server), body(a), authAs(tg.carol), hdr("X-Roles: admin,member,ecs_unlocker"))
 		}},
+		// Token headers as keystonemiddleware reads them: X-Auth-Token if
+		// present (even empty), else X-Storage-Token; X-Service-Token too.
+		{"token headers", "X-Storage-Token only", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), body(a), noAuth(), hdr("X-Storage-Token: "+tg.alice))
+		}},
+		{"token headers", "empty X-Auth-Token plus X-Storage-Token", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), body(a), noAuth(), hdr("X-Auth-Token:", "X-Storage-Token: "+tg.alice))
+		}},
+		{"token headers", "X-Auth-Token (reader) plus X-Storage-Token (member)", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), body(a), authAs(tg.carol), hdr("X-Storage-Token: "+tg.alice))
+		}},
+		{"token headers", "X-Service-Token (alice's) next to X-Auth-Token", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), body(a), hdr("X-Service-Token: "+tg.alice))
+		}},
+
+		// Headers named in Connection: a proxy drops them after the gateway
+		// decided, so Nova may act as someone else or at another microversion.
+		{"connection header", "names X-Auth-Token (dave), alice's X-Storage-Token", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), body(a), authAs(tg.dave), hdr("X-Storage-Token: "+tg.alice),
+				connection("close, X-Auth-Token"))
+		}},
+		{"connection header", "names empty X-Auth-Token and an AK signature, alice's X-Storage-Token", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), body(a), noAuth(),
+				hdr("X-Auth-Token:", "Authorization: "+akAuthorization(), "X-Sdk-Date: 20260101T000000Z", "X-Storage-Token: "+tg.alice),
+				connection("close, X-Auth-Token, Authorization"))
+		}},
+		{"connection header", "names OpenStack-API-Version (2.73)", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), withReason(a), hdr("OpenStack-API-Version: compute 2.73"),
+				connection("close, OpenStack-API-Version"))
+		}},
+		{"connection header", "Upgrade: websocket", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), body(a), hdr("Upgrade: websocket", "Sec-WebSocket-Version: 13",
+				"Sec-WebSocket-Key: ZTJlLXdlYnNvY2tldC1rZXk="), connection("close, Upgrade"))
+		}},
+		{"connection header", "Upgrade: h2c", func(tg target, a string) string {
+			return tg.req("POST", tg.action(tg.server), body(a), hdr("Upgrade: h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA"),
+				connection("close, Upgrade, HTTP2-Settings"))
+		}},
+
 		{"method override", "X-HTTP-Method-Override: POST on a GET", func(tg target, a string) string {
 			return tg.req("GET", tg.action(tg.server), "", hdr("X-HTTP-Method-Override: POST"))
 		}},
@@ -601,9 +673,7 @@ func statuses(resps []rawResponse, err error) string {
 func runLeg(t *testing.T, c diffCase, addr string, countFwd bool) (leg, string, []rawResponse) {
 	t.Helper()
 	before := prepare(t, c.kind)
-	tg := target{addr: addr, alice: token(t, "alice"), carol: token(t, "carol"),
-		project: env["DEMO_PROJECT_ID"], other: env["OTHER_PROJECT_ID"], server: env["SERVER1"]}
-	raw := c.raw(tg)
+	raw := c.raw(newTarget(t, addr))
 	var mark int64
 	if countFwd {
 		mark = nlog.mark(t)

@@ -12,14 +12,23 @@
 // generated Caddyfile, all on 127.0.0.1:
 //
 //	:18080  shipped policy, identity from Keystone      -> nova-api :8774
-//	:18081  deny-all-mutations policy (written by the test, custom decision)
+//	        (data maps one access key; decision log)
+//	:18081  deny-all-mutations policy (written by the test, custom decision;
+//	        decision log)
 //	:18082  Keystone unreachable (a closed port)        -> nova-api
 //	:18083  Keystone that answers too slowly (httptest) -> nova-api
 //	:18084  Keystone that answers 200 "not json"        -> nova-api
 //	:18085  shipped policy                              -> a closed port
+//	:18086  shipped policy -> a relay that answers 101 to an Upgrade request,
+//	        then pipes raw bytes to nova-api (a WebSocket-capable balancer)
+//	:18087  shipped policy -> a relay that answers 101 to every request
+//	:18088  the same with reverse_proxy's plain http transport
 //	admin   localhost:2399
 //
-// and stops exactly that process at the end. Environment:
+// Every site but :18088 proxies through the ecs_verified transport, as the
+// shipped configurations do.
+// and stops exactly that process at the end. The decision logs (OPA's
+// decision-log format, one file per site) are in the temp dir. Environment:
 //
 //	ECSGATE_BIN       the binary to run (default ../../bin/ecsgate)
 //	ECSGATE_OS_STATE  the stack's state dir (default /tmp/ecsgate-openstack)

@@ -412,3 +412,79 @@ func (l *novaLog) since(t *testing.T, from int64) []string {
 	}
 	return reqs
 }
+
+// ---- decision records -------------------------------------------------------
+
+// decisionRec is the part of a decision record (tracing/record.go, OPA's
+// decision-log event) these tests read.
+type decisionRec struct {
+	DecisionID string `json:"decision_id"`
+	Input      *struct {
+		Operation string `json:"operation"`
+		API       struct {
+			Microversion string `json:"microversion"`
+		} `json:"api"`
+		Identity *struct {
+			Method string `json:"method"`
+			User   struct {
+				ID   string `json:"id"`
+				Name string `json:"name"`
+			} `json:"user"`
+			Project *struct {
+				ID string `json:"id"`
+			} `json:"project"`
+			AccessKey string `json:"access_key"`
+		} `json:"identity"`
+	} `json:"input"`
+	Result *struct {
+		Allow   bool     `json:"allow"`
+		Reasons []string `json:"reasons"`
+	} `json:"result"`
+	Status   int    `json:"status"`
+	Rejected string `json:"rejected"`
+}
+
+// who names the caller a record was decided for: "alice/<project id>",
+// "ak:<AK>" or "anonymous".
+func (d decisionRec) who() string {
+	if d.Input == nil || d.Input.Identity == nil {
+		return "anonymous"
+	}
+	id := d.Input.Identity
+	if id.Method == "aksk" {
+		return "ak:" + id.AccessKey
+	}
+	project := ""
+	if id.Project != nil {
+		project = id.Project.ID
+	}
+	return id.User.Name + "/" + project
+}
+
+// decisionFor finds the record of the decision named by the response's
+// X-Ecsgate-Decision-Id in the decision log of site addr. The sink writes off
+// the request path, so it waits for the line.
+func decisionFor(t *testing.T, addr string, hdr http.Header) decisionRec {
+	t.Helper()
+	id := hdr.Get("X-Ecsgate-Decision-Id")
+	require.NotEmpty(t, id, "the gateway names its decision")
+	path := decisionLogs[addr]
+	require.NotEmpty(t, path, "site %s keeps no decision log", addr)
+	needle := []byte(`"decision_id":"` + id + `"`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			for line := range bytes.Lines(data) {
+				if !bytes.Contains(line, needle) {
+					continue
+				}
+				var rec decisionRec
+				require.NoError(t, json.Unmarshal(line, &rec), "%s", line)
+				return rec
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "no record of decision %s in %s", id, path)
+		time.Sleep(20 * time.Millisecond)
+	}
+}

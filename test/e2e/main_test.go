@@ -29,12 +29,19 @@ const (
 	gwKeystoneSlow    = "127.0.0.1:18083"
 	gwKeystoneGarbage = "127.0.0.1:18084"
 	gwUpstreamDown    = "127.0.0.1:18085"
+	gwRelayUpgrade    = "127.0.0.1:18086"
+	gwRelay101        = "127.0.0.1:18087"
+	gwRelay101Plain   = "127.0.0.1:18088"
 	gwAdmin           = "localhost:2399"
 	novaAddr          = "127.0.0.1:8774"
 
 	// denyDecision is the decision path of the deny-all-mutations policy.
 	denyDecision = "data.e2e.denymutations.decision"
 	denyReason   = "e2e: this gateway denies every mutation"
+
+	// accessKey is mapped in the shipped site's data to the roles that may
+	// unlock in demo, so that a decision made for it is an allow.
+	accessKey = "AKE2EUNLOCKER"
 )
 
 var (
@@ -46,7 +53,20 @@ var (
 	// Fault injection: how often the fake Keystones were called.
 	slowCalls, garbageCalls atomic.Int64
 	closedPort              string // "127.0.0.1:<port>" nothing listens on
+
+	// Relays in front of nova-api that switch protocols (forwarded_test.go).
+	upgradeRelay, always101Relay *relay
 )
+
+// accessKeysData maps accessKey for the shipped site (policy data, the
+// format of config/huawei.Caddyfile's access_keys.yaml).
+func accessKeysData() string {
+	return `{"ecsgate": {"access_keys": {"` + accessKey + `": {"project_id": "` + env["DEMO_PROJECT_ID"] +
+		`", "roles": ["member", "ecs_unlocker"]}}}}`
+}
+
+// decisionLogs are the decision-record files of the sites that keep one.
+var decisionLogs = map[string]string{}
 
 // denyPolicy lets reads through and denies everything else, with a custom
 // decision path: the reference for the differential test, where any state
@@ -109,7 +129,7 @@ func runMain(m *testing.M) int {
 		logf("no gateway binary at %s (go build -o bin/ecsgate ./cmd/ecsgate): %v", bin, err)
 		return 2
 	}
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, "127.0.0.1:2399"} {
+	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, gwRelay101Plain, "127.0.0.1:2399"} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			logf("%s is already in use (a gateway left over from an earlier run?); refusing to start", addr)
@@ -154,13 +174,29 @@ func runMain(m *testing.M) int {
 		return 2
 	}
 
+	if upgradeRelay, err = startRelay(false); err != nil {
+		logf("relay: %v", err)
+		return 2
+	}
+	defer upgradeRelay.close()
+	if always101Relay, err = startRelay(true); err != nil {
+		logf("relay: %v", err)
+		return 2
+	}
+	defer always101Relay.close()
+
 	policyFile := filepath.Join(workDir, "deny-mutations.rego")
 	if err := os.WriteFile(policyFile, []byte(denyPolicy), 0o644); err != nil {
 		logf("%v", err)
 		return 2
 	}
+	dataFile := filepath.Join(workDir, "access-keys.json")
+	if err := os.WriteFile(dataFile, []byte(accessKeysData()), 0o644); err != nil {
+		logf("%v", err)
+		return 2
+	}
 	caddyfile := filepath.Join(workDir, "Caddyfile")
-	cfg := renderCaddyfile(env["KEYSTONE_URL"], policyFile, slow.URL+"/v3", garbage.URL+"/v3", closedPort)
+	cfg := renderCaddyfile(env["KEYSTONE_URL"], policyFile, dataFile, slow.URL+"/v3", garbage.URL+"/v3", closedPort)
 	if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
 		logf("%v", err)
 		return 2
@@ -177,7 +213,7 @@ func runMain(m *testing.M) int {
 			logf("stopping the gateway: %v", err)
 		}
 	}()
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown} {
+	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, gwRelay101Plain} {
 		if err := gw.waitReady(addr, 30*time.Second); err != nil {
 			logf("gateway site %s: %v\n%s", addr, err, tail(gatewayLg, 40))
 			return 2
@@ -198,8 +234,15 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-func renderCaddyfile(keystone, denyPolicyFile, slowKeystone, garbageKeystone, closed string) string {
-	site := func(addr, keystone, extra, upstream string) string {
+func renderCaddyfile(keystone, denyPolicyFile, dataFile, slowKeystone, garbageKeystone, closed string) string {
+	// The sites the tests ask "for whom was this decided?" keep a decision
+	// log (one per site: two sinks must not share a file).
+	logged := func(addr string) string {
+		_, port, _ := strings.Cut(addr, ":")
+		decisionLogs[addr] = filepath.Join(workDir, "decisions-"+port+".log")
+		return "\n\t\tdecision_log " + decisionLogs[addr]
+	}
+	siteVia := func(transport, addr, keystone, extra, upstream string) string {
 		return fmt.Sprintf(`
 http://%s {
 	bind 127.0.0.1
@@ -207,10 +250,13 @@ http://%s {
 		keystone %s%s
 	}
 	reverse_proxy %s {
-		transport ecs_verified
+		transport %s
 	}
 }
-`, addr, keystone, extra, upstream)
+`, addr, keystone, extra, upstream, transport)
+	}
+	site := func(addr, keystone, extra, upstream string) string {
+		return siteVia("ecs_verified", addr, keystone, extra, upstream)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Generated by ecsgate test/e2e (TestMain).
@@ -222,12 +268,17 @@ http://%s {
 	storage file_system %s
 }
 `, gwAdmin, filepath.Join(workDir, "caddy-storage"))
-	b.WriteString(site(gwShipped, keystone, "", novaAddr))
-	b.WriteString(site(gwDeny, keystone, "\n\t\tpolicy "+denyPolicyFile+"\n\t\tdecision "+denyDecision, novaAddr))
+	b.WriteString(site(gwShipped, keystone, "\n\t\tdata "+dataFile+logged(gwShipped), novaAddr))
+	b.WriteString(site(gwDeny, keystone, "\n\t\tpolicy "+denyPolicyFile+"\n\t\tdecision "+denyDecision+logged(gwDeny), novaAddr))
 	b.WriteString(site(gwKeystoneDown, "http://"+closed+"/v3", "", novaAddr))
 	b.WriteString(site(gwKeystoneSlow, slowKeystone, "", novaAddr))
 	b.WriteString(site(gwKeystoneGarbage, garbageKeystone, "", novaAddr))
 	b.WriteString(site(gwUpstreamDown, keystone, "", closed))
+	b.WriteString(site(gwRelayUpgrade, keystone, logged(gwRelayUpgrade), upgradeRelay.addr()))
+	// Only the ecs_verified transport sees the upstream's answer before
+	// reverse_proxy acts on it; the plain site shows what happens without.
+	b.WriteString(site(gwRelay101, keystone, logged(gwRelay101), always101Relay.addr()))
+	b.WriteString(siteVia("http", gwRelay101Plain, keystone, logged(gwRelay101Plain), always101Relay.addr()))
 	return b.String()
 }
 

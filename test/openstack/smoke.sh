@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the real stack, straight against Keystone and Nova (no gateway): tokens, the
-# lock/unlock matrix of ecs-api.md §7 with exact error bodies, a few documented error formats,
-# reset-servers.sh, and openstackclient as alice/carol/admin. Last line: "N passed, M failed".
+# lock/unlock matrix of docs/compute-api-facts.md ("Lock and unlock") with exact error bodies,
+# a few documented error formats, reset-servers.sh, and openstackclient as alice/carol/admin.
+# Last line: "N passed, M failed".
 # Exit status: 0 only if nothing failed. Leaves the seeded servers reset.
 set -euo pipefail
 
@@ -153,7 +154,7 @@ check "carol (reader) GET server1" 200
 req GET "$S1" "$ALICE" "" 2.94
 check "microversion 2.94 rejected" 406 '{"computeFault": {"code": 406, "message": "Version 2.94 is not supported by the API. Minimum is 2.1 and maximum is 2.93."}}'
 
-# --- §7 lock/unlock matrix -----------------------------------------------------------------------
+# --- lock/unlock matrix --------------------------------------------------------------------------
 req POST "$S1/action" "$ALICE" "$LOCK"
 check "alice (member) locks server1" 202 ""
 req GET "$S1" "$BOB" "" 2.9
@@ -201,7 +202,7 @@ check "eve locks her own server3" 202 ""
 req POST "$S3/action" "$EVE" "$UNLOCK"
 check "eve unlocks her own server3" 202 ""
 
-# Optional project segment in the path (ecs-api.md §1.2).
+# Optional project segment in the path (docs/compute-api-facts.md, "Routing").
 req POST "$NOVA_URL/$DEMO_PROJECT_ID/servers/$SERVER1/action" "$ALICE" "$LOCK"
 check "alice locks via /v2.1/{demo project}/servers/{id}/action" 202 ""
 req POST "$NOVA_URL/$DEMO_PROJECT_ID/servers/$SERVER1/action" "$ALICE" "$UNLOCK"

@@ -19,7 +19,8 @@ func init() {
 		Long: `
 Serves the embedded config/demo.Caddyfile: ecsgate on http://127.0.0.1:8080
 enforcing the shipped policy, in front of the ECS simulator (Nova, Keystone
-and Glance stand-ins) on http://127.0.0.1:8780. Stop it with Ctrl-C.`,
+and Glance stand-ins) on http://127.0.0.1:8780. It is what ecsgate-demo runs
+when given no command. Stop it with Ctrl-C.`,
 		Flags: flag.NewFlagSet("demo", flag.ExitOnError),
 		Func:  cmdDemo,
 	})
@@ -38,6 +39,6 @@ func cmdDemo(caddycmd.Flags) (int, error) {
 	if err := caddy.Load(cfg, true); err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("loading the demo config: %w", err)
 	}
-	log.Printf("ecsgate demo: gateway on http://127.0.0.1:8080, simulator on http://127.0.0.1:8780 (see README)")
+	log.Printf("ecsgate-demo: gateway on http://127.0.0.1:8080, simulator on http://127.0.0.1:8780 (see README)")
 	select {}
 }
