@@ -1,11 +1,13 @@
 package policy_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -169,4 +171,29 @@ decision := false if count(input.server_ids) == 1
 	assert.Contains(t, err.Error(), "conflict")
 	assert.False(t, ex.Decision.Allow)
 	assert.NotEmpty(t, ex.Rules, "the rules that fired before the conflict")
+}
+
+// The traced evaluation has the engine's built-ins and clock: a policy
+// that asks ecs.server, or reads the time, is explained as decided.
+func TestExplainWithServerLookupAndClock(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.rego"), []byte(`package t
+
+decision if {
+	ecs.server(input.server_ids[0]).status == "SHUTOFF"
+	time.now_ns() == 1767225600000000000
+}
+`), 0o600))
+	lookup := func(_ context.Context, id string) (map[string]any, error) {
+		return map[string]any{"id": id, "status": "SHUTOFF"}, nil
+	}
+	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	e, err := policy.New(t.Context(), policy.Options{Policies: []string{dir}, Decision: "data.t.decision",
+		ServerLookup: lookup, Now: now})
+	require.NoError(t, err)
+	ex, err := e.Explain(t.Context(), explainInput("lock", []string{"member"}))
+	require.NoError(t, err)
+	assert.True(t, ex.Decision.Allow)
+	require.Len(t, ex.Rules, 1)
+	assert.Equal(t, "decision", ex.Rules[0].Head)
 }
