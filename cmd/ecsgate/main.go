@@ -1,7 +1,9 @@
 // Command ecsgate is Caddy with its standard modules plus ecsgate's policy
 // handler (http.handlers.ecs_policy). Every Caddy subcommand (run, validate,
-// adapt, version, list-modules, ...) behaves as it does in Caddy. The ECS
-// simulator and the demo are in cmd/ecsgate-demo, never in this binary.
+// adapt, version, list-modules, ...) behaves as it does in Caddy; `ecsgate
+// explain` (explain.go) shows how the policy decides one request without
+// sending it. The ECS simulator and the demo are in cmd/ecsgate-demo, never
+// in this binary.
 package main
 
 import (

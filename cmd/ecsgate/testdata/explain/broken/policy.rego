@@ -1,0 +1,5 @@
+package broken
+
+decision := {"allow": allowed}
+
+allowed if startswith(input.operation, "server.", "extra")
