@@ -20,6 +20,9 @@ type Decision struct {
 	Status int `json:"status,omitempty"`
 	// Headers are added to the response the caller receives.
 	Headers map[string]string `json:"headers,omitempty"`
+	// Cached is true when the decision came from the revision's decision
+	// cache rather than a new evaluation (not part of the result document).
+	Cached bool `json:"-"`
 }
 
 // ErrInvalidDecision means the policy produced something that is neither a

@@ -45,9 +45,10 @@ type Options struct {
 	// every call undefined. The built-in is declared either way, so a
 	// policy that uses it always compiles.
 	ServerLookup ServerLookup
-	// Generic disables the load-time specialisation of the policy against
-	// its data (partial evaluation); the reference in tests.
-	Generic bool
+	// DecisionCache bounds how many decisions of a revision are remembered
+	// (cache.go): default DefaultDecisionCache, negative turns the cache
+	// off. Only deterministic revisions are cached.
+	DecisionCache int
 	// Now, when set, is the time the policy sees (time.now_ns); tests only.
 	Now func() time.Time
 	// OnActivate is called after each activation of a policy revision.
@@ -73,16 +74,17 @@ type Engine struct {
 // compiled is one activated revision: everything that can be done per
 // revision is done once, in compile.
 type compiled struct {
-	// query is the decision query, prepared (and, unless Options.Generic,
-	// partially evaluated against data) once per revision.
+	// query is the decision query, prepared once per revision.
 	query rego.PreparedEvalQuery
-	// compiler and store hold the unspecialised policy and its data, for
-	// explanations that name the user's own rules.
+	// compiler and store hold the policy and its data, for explanations
+	// that name the user's own rules.
 	compiler *ast.Compiler
 	store    storage.Store
 	revision string
 	// source names where the revision came from, for logs.
 	source string
+	// cache is nil when the revision cannot be cached.
+	cache *decisionCache
 }
 
 // New loads, compiles and prepares the policy. Errors name the file and line.
@@ -158,6 +160,16 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 	if err := ctx.Err(); err != nil {
 		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.opts.Decision, err)
 	}
+	var key string
+	if c.cache != nil {
+		var ok bool
+		if key, ok = c.cache.key(input); ok {
+			if d, hit := c.cache.get(key); hit {
+				d.Cached = true
+				return d, nil
+			}
+		}
+	}
 	cancel := newDeadline(ctx, e.opts.Timeout)
 	opts := []rego.EvalOption{
 		rego.EvalParsedInput(input),
@@ -181,6 +193,9 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.opts.Decision, err)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		if key != "" {
+			c.cache.put(key, Undefined())
+		}
 		return Undefined(), nil
 	}
 	if len(rs) > 1 {
@@ -194,7 +209,20 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 	if err != nil {
 		return denyOnError(), fmt.Errorf("%s: %w", e.opts.Decision, err)
 	}
+	if key != "" {
+		c.cache.put(key, d)
+	}
 	return d, nil
+}
+
+// CacheStats are the decision cache's hits and misses for the active
+// revision, and whether it caches at all.
+func (e *Engine) CacheStats() (hits, misses int64, enabled bool) {
+	c := e.active.Load()
+	if c == nil || c.cache == nil {
+		return 0, 0, false
+	}
+	return c.cache.hits.Load(), c.cache.misses.Load(), true
 }
 
 func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ecsgate/ecsgate/internal/fixtures/inventory"
@@ -117,6 +120,7 @@ decision := {"allow": count(reasons) == 0, "reasons": sort([r | some r in reason
 		require.NoError(t, err)
 		for name, s := range setups {
 			got, _ := s.engine.DecideValue(t.Context(), val)
+			got.Cached = false
 			want := s.ref(val)
 			require.Equal(t, want, got, "%s, input %d: %v", name, i, val)
 			if got.Allow {
@@ -127,61 +131,118 @@ decision := {"allow": count(reasons) == 0, "reasons": sort([r | some r in reason
 	require.Positive(t, allowed)
 }
 
-// TestSpecialisedMatchesGeneric: the revision the engine serves is the
-// policy partially evaluated against its data; it must decide exactly as the
-// policy does, for every input and at every time. Compared over generated
-// inputs, on the shipped policy (with and without access keys), the
-// construct-heavy policy above and the data-heavy inventory policy, at
-// random times of the week (its maintenance window reads time.now_ns).
-func TestSpecialisedMatchesGeneric(t *testing.T) {
+// TestDecisionCacheMatchesEvaluation: a cached decision is the decision a
+// new evaluation makes. Inputs repeat (a small pool, reused with changes the
+// policy may or may not read: the request id, an unread header), so that the
+// cache is hit; every answer is compared with an engine that never caches.
+func TestDecisionCacheMatchesEvaluation(t *testing.T) {
 	dir := t.TempDir()
-	invPolicy, invData, err := inventory.WriteFiles(dir, 1000, 3)
+	invPolicy, invData, err := inventory.WriteFiles(dir, 200, 3)
 	require.NoError(t, err)
-	keysFile := filepath.Join(dir, "keys.json")
-	require.NoError(t, os.WriteFile(keysFile, []byte(`{"ecsgate": {"access_keys": {
-		"AKEXAMPLE": {"project_id": "p1", "roles": ["member"]}, "AKADMIN": {"roles": ["admin"]}}}}`), 0o600))
+	headersDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(headersDir, "h.rego"), []byte(`package h
 
-	var now time.Time
-	clock := func() time.Time { return now }
-	pairs := map[string][2]*Engine{}
-	for name, opts := range map[string]Options{
-		"shipped":           {},
-		"shipped with keys": {Data: []string{keysFile}},
-		"inventory":         {Policies: []string{invPolicy}, Data: []string{invData}, Decision: inventory.Decision},
-	} {
-		opts.Now = clock
-		// Decisions, not timing, are compared: a loaded machine must not
-		// turn one side's evaluation into a timeout.
-		opts.Timeout = time.Minute
-		special, err := New(t.Context(), opts)
-		require.NoError(t, err)
-		opts.Generic = true
-		generic, err := New(t.Context(), opts)
-		require.NoError(t, err)
-		pairs[name] = [2]*Engine{special, generic}
+import rego.v1
+
+# Reads headers by a variable name and the identity's roles.
+decision := {"allow": allowed, "reasons": [sprintf("%s=%s", [k, v]) | some k, v in input.request.headers; startswith(k, "x-")]}
+
+allowed if "admin" in input.identity.roles
+
+allowed if input.request.headers["x-ticket"] == "CHG-1"
+`), 0o600))
+	cases := map[string]struct {
+		opts      Options
+		cacheable bool
+	}{
+		"shipped":   {Options{}, true},
+		"headers":   {Options{Policies: []string{headersDir}, Decision: "data.h.decision"}, true},
+		"inventory": {Options{Policies: []string{invPolicy}, Data: []string{invData}, Decision: inventory.Decision}, false},
 	}
-	rng := rand.New(rand.NewPCG(21, 42))
-	outcomes := map[string]map[bool]int{}
-	for i := range 4000 {
-		now = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.Int64N(int64(7 * 24 * time.Hour))))
+	rng := rand.New(rand.NewPCG(5, 8))
+	var pool []*Input
+	for range 40 {
 		in := randomInput(rng)
 		inventoryInput(rng, in)
-		val, err := in.Value()
-		require.NoError(t, err)
-		for name, p := range pairs {
-			got, gotErr := p[0].DecideValue(t.Context(), val)
-			want, wantErr := p[1].DecideValue(t.Context(), val)
-			require.Equal(t, want, got, "%s, input %d at %s (errors %v / %v): %v", name, i, now, gotErr, wantErr, val)
-			require.Equal(t, wantErr == nil, gotErr == nil, "%s, input %d: %v / %v", name, i, gotErr, wantErr)
-			if outcomes[name] == nil {
-				outcomes[name] = map[bool]int{}
-			}
-			outcomes[name][got.Allow]++
-		}
+		pool = append(pool, in)
 	}
-	for name, o := range outcomes {
-		require.Positive(t, o[true], "%s: some inputs must be allowed", name)
-		require.Positive(t, o[false], "%s: some inputs must be denied", name)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			tc.opts.Timeout = time.Minute
+			cached, err := New(t.Context(), tc.opts)
+			require.NoError(t, err)
+			tc.opts.DecisionCache = -1
+			fresh, err := New(t.Context(), tc.opts)
+			require.NoError(t, err)
+			for i := range 3000 {
+				in := *pool[rng.IntN(len(pool))]
+				in.Request.ID = fmt.Sprint("req-", i)
+				in.Request.Headers = maps.Clone(in.Request.Headers)
+				switch rng.IntN(3) {
+				case 0:
+					in.Request.Headers["x-ticket"] = []string{"CHG-1", "CHG-2"}[rng.IntN(2)]
+				case 1:
+					in.Request.Headers["traceparent"] = fmt.Sprint(i)
+				}
+				val, err := in.Value()
+				require.NoError(t, err)
+				got, gotErr := cached.DecideValue(t.Context(), val)
+				want, wantErr := fresh.DecideValue(t.Context(), val)
+				require.Equal(t, wantErr == nil, gotErr == nil)
+				got.Cached = false
+				require.Equal(t, want, got, "input %d: %v", i, val)
+			}
+			hits, _, enabled := cached.CacheStats()
+			require.Equal(t, tc.cacheable, enabled, "cacheable")
+			if tc.cacheable {
+				require.Positive(t, hits)
+			}
+		})
+	}
+}
+
+func TestCachePlan(t *testing.T) {
+	for src, want := range map[string]string{
+		`package p
+d if input.a.b == input.a.c[input.x]`: `[a.b a.c x]`,
+		`package p
+d if input.request.headers[h] == "x"`: `[request.headers]`,
+		`package p
+d if object.get(input, "a", 1) == 1`: `[a]`,
+		`package p
+d if object.get(input.r, ["a", "b"], 1) == 1`: `[r.a.b]`,
+		`package p
+d if object.get(input, ["a", input.k], 1) == 1`: `uncacheable`,
+		`package p
+d if walk(input, [p, v])`: `uncacheable`,
+		`package p
+import input.identity as id
+d if id.roles[_] == "admin"`: `[identity]`,
+		`package p
+d if input.servers[input.i].x`: `[i servers]`,
+		`package p
+x := input
+d if x.a`: `uncacheable`,
+		`package p
+d if time.now_ns() > input.t`: `uncacheable`,
+		`package p
+d if [x | x := rand.intn("s", 10)][0] > input.t`: `uncacheable`,
+		`package p
+d if ecs.server(input.id).locked`: `uncacheable`,
+		`package p
+d if f(input.y.z)
+f(x) if x == 1`: `[y.z]`,
+	} {
+		mods := map[string]*ast.Module{"p.rego": ast.MustParseModuleWithOpts(src, ast.ParserOptions{RegoVersion: ast.RegoV1})}
+		c := newCompiler()
+		c.Compile(mods)
+		require.False(t, c.Failed(), "%v", c.Errors)
+		paths, ok := cachePlan(mods)
+		got := "uncacheable"
+		if ok {
+			got = fmt.Sprint(paths)
+		}
+		assert.Equal(t, want, got, src)
 	}
 }
 

@@ -158,23 +158,6 @@ decision if count([x | some x in numbers.range(1, 100000000 + count(input.server
 	assert.Less(t, time.Since(start), 5*time.Second, "the request's end must stop evaluation")
 }
 
-func TestSpecialisingIsBoundedAtLoad(t *testing.T) {
-	// Work that depends on the policy alone is done at load time, within a
-	// budget; past it the policy is served unspecialised.
-	dir := writePolicy(t, `package t
-decision if count([x | some x in numbers.range(1, 1000000000)]) > 0`)
-	var reported []error
-	start := time.Now()
-	e, err := policy.New(t.Context(), policy.Options{Policies: []string{dir}, Decision: "data.t.decision",
-		Timeout: 10 * time.Millisecond, OnError: func(err error) { reported = append(reported, err) }})
-	require.NoError(t, err)
-	assert.Less(t, time.Since(start), policy.SpecialiseBudget+5*time.Second)
-	require.Len(t, reported, 1)
-	assert.Contains(t, reported[0].Error(), "unspecialised")
-	_, err = e.Decide(t.Context(), unlockInput())
-	require.ErrorIs(t, err, context.DeadlineExceeded, "the generic query still runs under the evaluation timeout")
-}
-
 func TestLoadErrorsNameFileAndLine(t *testing.T) {
 	dir := writePolicy(t, "package t\n\ndecision := {\n")
 	_, err := policy.New(t.Context(), policy.Options{Policies: []string{dir}, Decision: "data.t.decision"})

@@ -103,7 +103,7 @@ var ErrRevisionChanged = errors.New("the policy revision changed during the expl
 
 // Explain decides as Decide does and reports which rules fired. It
 // evaluates the policy a second time, through rego with a tracer, over the
-// active revision's unspecialised compiler and store: Decide runs a query
+// active revision's compiler and store: Decide runs a query
 // partially evaluated against the data, whose trace would not name the
 // policy's own rules. The decision that evaluation reaches must be the
 // engine's (ErrExplainMismatch otherwise). Any other error comes with a
