@@ -139,7 +139,9 @@ func (e *Engine) Explain(ctx context.Context, in *Input) (Explanation, error) {
 			return ex, fmt.Errorf("traced evaluation of %s: %w", e.DecisionPath(), terr)
 		}
 	}
-	if !reflect.DeepEqual(traced, d) {
+	engine := d
+	engine.Cached = false // where a decision came from is not what it is
+	if !reflect.DeepEqual(traced, engine) {
 		return ex, fmt.Errorf("%w: %+v, engine %+v", ErrExplainMismatch, traced, d)
 	}
 	return ex, nil

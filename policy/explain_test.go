@@ -61,6 +61,7 @@ func TestExplainShortcutBranch(t *testing.T) {
 	require.NoError(t, err)
 	d, err := e.Decide(t.Context(), in)
 	require.NoError(t, err)
+	d.Cached, ex.Decision.Cached = false, false
 	assert.Equal(t, d, ex.Decision)
 	assert.False(t, ex.Decision.Allow)
 	require.NotEmpty(t, ex.Trace)
