@@ -60,6 +60,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        timeout     <duration>
 //	        max_entries <count>
 //	    }
+//	    decision_cache   <entries>|off
 //	    dry_run          [<operation-or-action> ...]
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -157,6 +158,20 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := h.unmarshalServerAPI(d); err != nil {
 				return err
 			}
+		case "decision_cache":
+			var arg string
+			if !d.AllArgs(&arg) {
+				return d.ArgErr()
+			}
+			if arg == "off" {
+				h.DecisionCache = -1
+				break
+			}
+			n, err := positiveInt(arg)
+			if err != nil {
+				return d.Errf("decision_cache %q: %v, or off", arg, err)
+			}
+			h.DecisionCache = n
 		case "dry_run":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

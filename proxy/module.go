@@ -101,6 +101,12 @@ type Handler struct {
 	// caller's own token (normally the reverse_proxy upstream).
 	ServerAPI *ServerAPI `json:"server_api,omitempty"`
 
+	// DecisionCache bounds how many decisions of a policy revision are
+	// remembered (default 8192); negative turns the cache off. Only
+	// revisions that are a function of the input alone are cached
+	// (docs/performance.md).
+	DecisionCache int `json:"decision_cache,omitempty"`
+
 	// DryRun lists the operations (server.delete) or action names (unlock)
 	// decided in shadow mode: the decision is computed, traced and recorded
 	// (dry_run: true) but the request is forwarded whatever it says. "*"
@@ -236,10 +242,11 @@ func (h *Handler) provisionEngine(ctx caddy.Context, repl *caddy.Replacer) error
 		decisionPath = shipped.DefaultDecision
 	}
 	opts := policy.Options{
-		Policies: h.Policy,
-		Data:     h.Data,
-		Decision: h.Decision,
-		Timeout:  time.Duration(h.EvalTimeout),
+		Policies:      h.Policy,
+		Data:          h.Data,
+		Decision:      h.Decision,
+		Timeout:       time.Duration(h.EvalTimeout),
+		DecisionCache: h.DecisionCache,
 		OnActivate: func(rev string) {
 			h.metrics.PolicyActivated(decisionPath, rev)
 			h.logger.Info("policy revision active", zap.String("revision", rev))

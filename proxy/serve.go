@@ -207,6 +207,7 @@ func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Reco
 	decision, err := h.engine.Decide(evalCtx, in)
 	rec.EvalDuration = time.Since(evalStart)
 	rec.Result = &decision
+	rec.DecisionCached = decision.Cached
 	rec.Revision = h.engine.Revision()
 	if errors.Is(err, policy.ErrNotReady) {
 		// A bundle not yet downloaded: unavailable, never an allow.

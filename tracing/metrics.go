@@ -71,6 +71,7 @@ type Metrics struct {
 	activations      prometheus.Counter
 	activationErrors prometheus.Counter
 	revision         *prometheus.GaugeVec
+	cacheLookups     *prometheus.CounterVec
 }
 
 // evalBuckets suit an in-process Rego evaluation: 5µs to 100ms.
@@ -161,6 +162,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}, []string{"decision", "revision"})); err != nil {
 		return nil, err
 	}
+	if m.cacheLookups, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "decision_cache_lookups_total",
+		Help: "Policy decisions taken from the decision cache (hit) or evaluated (miss), for cacheable revisions.",
+	}, []string{"cache"})); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -247,6 +254,9 @@ func (m *Metrics) ObserveDecision(rec *Record) {
 		m.dryRuns.WithLabelValues(op, action, Result(rec)).Inc()
 	} else {
 		m.decisions.WithLabelValues(op, action, Result(rec)).Inc()
+	}
+	if rec.DecisionCached {
+		m.cacheLookups.WithLabelValues("hit").Inc()
 	}
 	if rec.EvalDuration > 0 {
 		m.evalDuration.Observe(rec.EvalDuration.Seconds())

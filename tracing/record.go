@@ -74,6 +74,9 @@ type Record struct {
 	// Labels are OPA's {id, version, app}; Recorder.Record fills them in from
 	// its own labels when nil.
 	Labels map[string]string
+	// DecisionCached tells that the policy's decision came from the
+	// revision's decision cache (span attribute and metric only).
+	DecisionCached bool
 	// DryRun marks a shadow decision: computed and recorded, but the
 	// request was forwarded whatever Result says.
 	DryRun bool

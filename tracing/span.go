@@ -40,9 +40,11 @@ const (
 	AttrEvalDuration     = attribute.Key("ecsgate.policy.evaluation.duration") // seconds
 	AttrRejected         = attribute.Key("ecsgate.rejected")
 	// AttrDryRun marks a shadow decision (the request was forwarded).
-	AttrDryRun    = attribute.Key("ecsgate.dry_run")
-	AttrRequestID = attribute.Key("ecsgate.request.id")
-	AttrAPIFamily = attribute.Key("ecsgate.api.family")
+	AttrDryRun = attribute.Key("ecsgate.dry_run")
+	// AttrDecisionCached marks a decision taken from the decision cache.
+	AttrDecisionCached = attribute.Key("ecsgate.decision.cached")
+	AttrRequestID      = attribute.Key("ecsgate.request.id")
+	AttrAPIFamily      = attribute.Key("ecsgate.api.family")
 )
 
 // MaxSpanServerIDs caps ecsgate.server.ids: a batch may name a thousand
@@ -113,6 +115,9 @@ func decisionAttributes(rec *Record) []attribute.KeyValue {
 	}
 	if rec.DryRun {
 		attrs = append(attrs, AttrDryRun.Bool(true))
+	}
+	if rec.DecisionCached {
+		attrs = append(attrs, AttrDecisionCached.Bool(true))
 	}
 	add(AttrPolicyPath, rec.Path)
 	add(AttrPolicyRevision, rec.Revision)
