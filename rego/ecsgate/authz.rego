@@ -21,7 +21,7 @@ default decision := {
 # caller fixes everything at once.
 decision := {"allow": false, "reasons": sort(violations)} if {
 	count(violations) > 0
-} else := {"allow": true, "reasons": []} if permitted
+} else := {"allow": true, "reasons": sort(notes)} if permitted
 
 # --- who is calling ---------------------------------------------------------
 
@@ -199,3 +199,43 @@ violations contains msg if {
 role_list := concat(", ", sort([r | some r in caller_roles])) if count(caller_roles) > 0
 
 role_list := "no roles" if count(caller_roles) == 0
+
+# --- the rule library (rego/README.md) --------------------------------------
+
+# A library rule is on when data.ecsgate.rules names it (its value is its
+# settings; false turns it off), so a security team composes a policy in
+# data and the rules above stay as they are.
+enabled_rules contains name if {
+	some name, settings in data.ecsgate.rules
+	settings != false
+}
+
+library_violations contains msg if {
+	some name in enabled_rules
+	some msg in data.ecsgate.lib[name].violations
+}
+
+# Break-glass waives the library's rules, never the rules of this file or
+# one a team adds to it.
+violations contains msg if {
+	not break_glass
+	some msg in library_violations
+}
+
+# A rule turned on but not loaded (a misspelt name, a file left out) would
+# look enforced and enforce nothing.
+violations contains msg if {
+	some name in enabled_rules
+	not data.ecsgate.lib[name].violations
+	msg := sprintf("library rule %v is enabled in data.ecsgate.rules but not loaded (ecsgate denies until it is)", [name])
+}
+
+break_glass := data.ecsgate.lib.break_glass.reason if "break_glass" in enabled_rules
+
+# An allowed request's reasons are kept in its decision record: a break-glass
+# request is recorded with its stated reason and what it waived.
+notes contains sprintf("break-glass: %s (waived: %s)", [break_glass, waived]) if break_glass
+
+waived := concat("; ", sort(library_violations)) if count(library_violations) > 0
+
+waived := "nothing" if count(library_violations) == 0

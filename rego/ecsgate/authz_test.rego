@@ -358,3 +358,23 @@ test_member_changes_own_project_with_or_without_project_in_url if {
 		}
 	}
 }
+
+# --- the rule library --------------------------------------------------------
+
+# The library's own tests (rego/lib) show each rule through this decision.
+
+test_no_library_rule_without_data if {
+	count(authz.enabled_rules) == 0 with input as read(token(["reader"]))
+	authz.decision == {"allow": true, "reasons": []} with input as read(token(["reader"])) with data.ecsgate.rules as {}
+}
+
+# A misspelt or missing rule must not look enforced.
+test_library_rule_not_loaded_denies if {
+	d := authz.decision with input as read(token(["admin"])) with data.ecsgate.rules as {"change_tickets": {}}
+	d == {"allow": false, "reasons": ["library rule change_tickets is enabled in data.ecsgate.rules but not loaded (ecsgate denies until it is)"]}
+}
+
+test_library_rule_turned_off if {
+	authz.decision == {"allow": true, "reasons": []} with input as read(token(["admin"]))
+		with data.ecsgate.rules as {"change_tickets": false}
+}
