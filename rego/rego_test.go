@@ -13,7 +13,7 @@ import (
 
 // policyPaths are the modules `make policy-test` tests: the shipped policy
 // and the rule library. testdata holds modules that only Go tests load.
-var policyPaths = []string{"ecsgate"}
+var policyPaths = []string{"ecsgate", "lib"}
 
 // capabilities are OPA's plus the gateway's built-ins (capabilities.json):
 // the Rego tests mock ecs.server rather than call it.
