@@ -2,11 +2,15 @@ package rego_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -47,33 +51,53 @@ func TestUserRuleAlwaysDenies(t *testing.T) {
 
 	dataFile := filepath.Join(t.TempDir(), "access_keys.json")
 	writeJSON(t, dataFile, accessKeys)
-	engine := func(files map[string]string) *policy.Engine {
+	engine := func(files map[string]string) decider {
 		dir := t.TempDir()
 		for name, src := range files {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600))
 		}
-		e, err := policy.New(t.Context(), policy.Options{Policies: []string{dir}, Data: []string{dataFile}})
+		// A generous timeout: a loaded CI machine must not turn into a deny.
+		e, err := policy.New(t.Context(), policy.Options{Policies: []string{dir}, Data: []string{dataFile}, Timeout: time.Minute})
 		require.NoError(t, err)
-		return e
+		return func(in ast.Value) policy.Decision {
+			d, err := e.DecideValue(t.Context(), in)
+			require.NoError(t, err)
+			return d
+		}
 	}
-	base := engine(map[string]string{"authz.rego": string(shipped)})
-	layouts := map[string]*policy.Engine{
-		"rule added to authz.rego":    engine(map[string]string{"authz.rego": string(shipped) + "\n" + extBody}),
-		"rule in a module of its own": engine(map[string]string{"authz.rego": string(shipped), "no_deletes.rego": string(ext)}),
+	library := libraryModules(t)
+	withLibrary := func(files map[string]string) decider {
+		modules := maps.Clone(library)
+		maps.Copy(modules, files)
+		return libraryDecider(t, modules)
+	}
+	type layout struct{ base, extended decider }
+	layouts := map[string]layout{
+		"rule added to authz.rego": {
+			engine(map[string]string{"authz.rego": string(shipped)}),
+			engine(map[string]string{"authz.rego": string(shipped) + "\n" + extBody}),
+		},
+		"rule in a module of its own": {
+			engine(map[string]string{"authz.rego": string(shipped)}),
+			engine(map[string]string{"authz.rego": string(shipped), "no_deletes.rego": string(ext)}),
+		},
+		// Every library rule on, break-glass among them, and admins
+		// breaking the glass: the team's rule still denies.
+		"with the library and break-glass": {
+			withLibrary(map[string]string{"authz.rego": string(shipped)}),
+			withLibrary(map[string]string{"authz.rego": string(shipped), "no_deletes.rego": string(ext)}),
+		},
 	}
 	// Whether the rule matches is the rule's own business: ask it.
 	matches := violationsQuery(t, map[string]string{"authz.rego": string(shipped), "ext.rego": string(ext)}, accessKeys)
 
 	inputs := userRuleInputs()
-	var matched, matchedShippedAllows, matchedAdmin int
-	for name, e := range layouts {
+	for name, l := range layouts {
+		var matched, matchedBaseAllows, matchedAdmin int
 		for _, in := range inputs {
 			val, err := ast.InterfaceToValue(in)
 			require.NoError(t, err)
-			got, err := e.DecideValue(t.Context(), val)
-			require.NoError(t, err)
-			want, err := base.DecideValue(t.Context(), val)
-			require.NoError(t, err)
+			got, want := l.extended(val), l.base(val)
 			if !slices.Contains(matches(val), userRule) {
 				require.Equal(t, want, got, "%s: a request the rule does not match: %v", name, val)
 				continue
@@ -82,20 +106,93 @@ func TestUserRuleAlwaysDenies(t *testing.T) {
 			require.Contains(t, got.Reasons, userRule, "%s: %v", name, val)
 			matched++
 			if want.Allow {
-				matchedShippedAllows++
+				matchedBaseAllows++
 				if hasRole(in, "admin") {
 					matchedAdmin++
 				}
 			}
 		}
+		// Proof that the inputs reach the cases that matter: requests the
+		// rule denies and the policy without it allows, admins' among them.
+		require.NotZero(t, matched, name)
+		require.NotZero(t, matchedBaseAllows, name)
+		require.NotZero(t, matchedAdmin, name)
+		t.Logf("%s: %d inputs; the rule matched %d, %d of them allowed without it (%d by admins)",
+			name, len(inputs), matched, matchedBaseAllows, matchedAdmin)
 	}
-	// Proof that the inputs reach the cases that matter: requests the rule
-	// denies and the shipped policy alone allows, admins' among them.
-	require.NotZero(t, matched)
-	require.NotZero(t, matchedShippedAllows)
-	require.NotZero(t, matchedAdmin)
-	t.Logf("%d inputs per layout; the rule matched %d (over both layouts), %d of them allowed without it (%d by admins)",
-		len(inputs), matched, matchedShippedAllows, matchedAdmin)
+}
+
+// A decider decides one input.
+type decider func(ast.Value) policy.Decision
+
+// libraryModules are the library's modules, tests left out as the gateway
+// leaves them out.
+func libraryModules(t *testing.T) map[string]string {
+	files, err := filepath.Glob("lib/*/*.rego")
+	require.NoError(t, err)
+	modules := map[string]string{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.rego") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		require.NoError(t, err)
+		modules[f] = string(src)
+	}
+	require.NotEmpty(t, modules)
+	return modules
+}
+
+// libraryRules turns on every library rule. The maintenance window is never
+// open at the mocked time, the change ticket never sent and every server
+// protected, so each guarded request has library violations that
+// break-glass then waives.
+var libraryRules = map[string]any{
+	"nova_defaults":      map[string]any{},
+	"unlock_role":        map[string]any{"roles": []any{"admin"}},
+	"change_ticket":      map[string]any{"operations": []any{"server.delete"}},
+	"protected":          map[string]any{},
+	"maintenance_window": map[string]any{"windows": []any{map[string]any{"days": []any{"Sun"}, "start": "02:00", "end": "03:00"}}},
+	"break_glass":        map[string]any{},
+	"project_allowlist": map[string]any{"projects": map[string]any{
+		projectX: []any{map[string]any{"roles": []any{"admin", "member", "reader"}}},
+	}},
+}
+
+// mocks stand in for the gateway's ecs.server, as the Rego tests do.
+const mocks = `package ecsgate.userrule_mocks
+
+server(id) := {"id": id, "locked": true, "locked_by": "admin", "metadata": {"protected": "true"}, "tags": ["protected"]}
+`
+
+// libraryDecider evaluates with OPA's rego package: the library calls
+// ecs.server, which only capabilities.json declares here.
+func libraryDecider(t *testing.T, modules map[string]string) decider {
+	data := map[string]any{"ecsgate": map[string]any{
+		"access_keys": accessKeys["ecsgate"].(map[string]any)["access_keys"],
+		"rules":       libraryRules,
+	}}
+	tuesday := time.Date(2024, 6, 4, 14, 0, 0, 0, time.UTC).UnixNano()
+	query := fmt.Sprintf("data.ecsgate.authz.decision with ecs.server as data.ecsgate.userrule_mocks.server with time.now_ns as %d", tuesday)
+	opts := []func(*rego.Rego){
+		rego.Query(query), rego.Store(inmem.NewFromObject(data)),
+		rego.Capabilities(capabilities(t)), rego.Module("mocks.rego", mocks),
+	}
+	for name, src := range modules {
+		opts = append(opts, rego.Module(name, src))
+	}
+	pq, err := rego.New(opts...).PrepareForEval(t.Context())
+	require.NoError(t, err)
+	return func(in ast.Value) policy.Decision {
+		rs, err := pq.Eval(t.Context(), rego.EvalParsedInput(in))
+		require.NoError(t, err)
+		require.Len(t, rs, 1)
+		b, err := json.Marshal(rs[0].Expressions[0].Value)
+		require.NoError(t, err)
+		var d policy.Decision
+		require.NoError(t, json.Unmarshal(b, &d))
+		return d
+	}
 }
 
 // violationsQuery returns the violations the modules find for an input.
@@ -134,8 +231,9 @@ func hasRole(in map[string]any, role string) bool {
 	return false
 }
 
-// userRuleInputs is every combination of caller, request and project in the
-// URL that bears on the rule, deletes and the requests around them.
+// userRuleInputs is every combination of caller, request, project in the
+// URL and break-glass header that bears on the rule: deletes and the
+// requests around them.
 func userRuleInputs() []map[string]any {
 	var identities []any
 	identities = append(identities, nil)
@@ -177,18 +275,24 @@ func userRuleInputs() []map[string]any {
 	for _, id := range identities {
 		for _, r := range reqs {
 			for _, project := range []any{nil, projectX, projectY} {
-				inputs = append(inputs, map[string]any{
-					"request": map[string]any{
-						"id": "req-1", "method": r.method, "path": "/v2.1/servers", "query": "",
-						"headers": map[string]any{"x-auth-token": "[REDACTED]"}, "remote_ip": "127.0.0.1",
-					},
-					"api":        map[string]any{"family": "nova", "version": "v2.1", "microversion": "2.1", "route": r.route},
-					"operation":  r.operation,
-					"action":     r.action,
-					"server_ids": r.servers,
-					"project_id": project,
-					"identity":   id,
-				})
+				for _, breakGlass := range []bool{false, true} {
+					headers := map[string]any{"x-auth-token": "[REDACTED]"}
+					if breakGlass {
+						headers["x-break-glass-reason"] = "INC-4711 outage"
+					}
+					inputs = append(inputs, map[string]any{
+						"request": map[string]any{
+							"id": "req-1", "method": r.method, "path": "/v2.1/servers", "query": "",
+							"headers": headers, "remote_ip": "127.0.0.1",
+						},
+						"api":        map[string]any{"family": "nova", "version": "v2.1", "microversion": "2.1", "route": r.route},
+						"operation":  r.operation,
+						"action":     r.action,
+						"server_ids": r.servers,
+						"project_id": project,
+						"identity":   id,
+					})
+				}
 			}
 		}
 	}
