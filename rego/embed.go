@@ -6,7 +6,10 @@ package rego
 import "embed"
 
 // FS holds the shipped policy modules and their tests (the loader skips
-// *_test.rego when it builds the query).
+// *_test.rego when it builds the query). The rule library (lib/) stays out:
+// a team turns its rules on in data and loads them from a policy directory
+// (README.md), and some of them call ecs.server, which would keep the
+// embedded policy from compiling in a build that does not register it.
 //
 //go:embed ecsgate/*.rego
 var FS embed.FS

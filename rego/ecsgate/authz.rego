@@ -16,116 +16,12 @@ default decision := {
 	"reasons": ["no rule allows this request (ecsgate denies by default)"],
 }
 
-# The first branches are shortcuts for the common allows; the last is the
-# full rules. See "the common case, first" below.
-decision := {"allow": true, "reasons": []} if {
-	# Unlock by a project member holding ecs_unlocker, project in the URL.
-	input.action.name == "unlock"
-	input.operation == "server.action"
-	input.identity.method == "token"
-	"member" in input.identity.roles
-	"ecs_unlocker" in input.identity.roles
-	input.project_id == input.identity.project.id
-	input.project_id != ""
-} else := {"allow": true, "reasons": []} if {
-	# The same, no project in the URL.
-	input.action.name == "unlock"
-	input.operation == "server.action"
-	input.identity.method == "token"
-	"member" in input.identity.roles
-	"ecs_unlocker" in input.identity.roles
-	input.project_id == null
-	input.identity.project.id != ""
-} else := {"allow": true, "reasons": []} if {
-	# Reads by a project-scoped token, in its project.
-	input.request.method in {"GET", "HEAD"}
-	input.operation in {"server.read", "other"}
-	input.identity.method == "token"
-	input.action == null
-	input.project_id == input.identity.project.id
-	input.project_id != ""
-} else := {"allow": true, "reasons": []} if {
-	# The same, no project in the URL.
-	input.request.method in {"GET", "HEAD"}
-	input.operation in {"server.read", "other"}
-	input.identity.method == "token"
-	input.action == null
-	input.project_id == null
-	input.identity.project.id != ""
-} else := {"allow": true, "reasons": []} if {
-	# Other server changes by a project member, in its project. The set
-	# is actions_with_rules.
-	startswith(input.operation, "server.")
-	input.identity.method == "token"
-	"member" in input.identity.roles
-	input.project_id == input.identity.project.id
-	input.project_id != ""
-	not object.get(input, ["action", "name"], null) in {"unlock", "evacuate", "os-resetState", "injectNetworkInfo", "shelveOffload", "migrate", "os-migrateLive", "unshelve"}
-} else := {"allow": true, "reasons": []} if {
-	# The same, no project in the URL.
-	startswith(input.operation, "server.")
-	input.identity.method == "token"
-	"member" in input.identity.roles
-	input.project_id == null
-	input.identity.project.id != ""
-	not object.get(input, ["action", "name"], null) in {"unlock", "evacuate", "os-resetState", "injectNetworkInfo", "shelveOffload", "migrate", "os-migrateLive", "unshelve"}
-} else := {"allow": false, "reasons": [unlock_needs_role]} if {
-	# Unlock by a project member without ecs_unlocker or admin, project in
-	# the URL: the one reason the full rules give, without evaluating them.
-	input.action.name == "unlock"
-	input.operation == "server.action"
-	input.identity.method == "token"
-	"member" in input.identity.roles
-	not has_role({"ecs_unlocker", "admin"})
-	input.project_id == input.identity.project.id
-	input.project_id != ""
-} else := {"allow": false, "reasons": [unlock_needs_role]} if {
-	# The same, no project in the URL.
-	input.action.name == "unlock"
-	input.operation == "server.action"
-	input.identity.method == "token"
-	"member" in input.identity.roles
-	not has_role({"ecs_unlocker", "admin"})
-	input.project_id == null
-	input.identity.project.id != ""
-} else := full_decision
-
-# The decision of the full rules: deny with every reason that applies, else
-# allow what is permitted. Undefined (so the default deny) otherwise.
-full_decision := {"allow": false, "reasons": sort(violations)} if count(violations) > 0
-
-else := {"allow": true, "reasons": []} if permitted
-
-# --- the common case, first --------------------------------------------------
-#
-# The shortcut branches of decision are never a grant. Each allowing one
-# only combines conditions under which `permitted` holds and no rule of
-# `violations` can; each denying one (the common denial: unlock without
-# ecs_unlocker) conditions under which exactly one violation holds, whose
-# message it gives. So the decision is the one full_decision makes; it merely
-# skips proving a request clean (or finding every reason) rule by rule, which
-# costs OPA tens of microseconds. They are written out in decision itself: a
-# helper rule (`allow if fast_allow`) costs OPA a rule lookup, a cache entry
-# and an evaluation frame more, about a third of an allowed request's
-# evaluation (bench/README.md). Branches are tried in order, each failing at
-# its first condition that does not hold: the request `make bench` measures
-# comes first, the denials last, where they cost allowed requests nothing.
-# Checked by test_shortcuts_change_no_decision (authz_test.rego) and, against
-# a reference revision over generated inputs, by bench/policydiff.
-#
-# Why each condition is there:
-#   method "token"          authenticated, and not an AK/SK caller
-#   operation               known; reads need no role, server.* changes need member;
-#                           host.action (a GET that powers a compute host) is
-#                           neither a read nor server.*, so it takes no shortcut
-#   roles                   the allows read the token's roles only (roles an
-#                           access key adds cannot cause a violation); the
-#                           denials ask has_role, as the violation does, since
-#                           an access key could add ecs_unlocker
-#   project ids             the token's project is the caller's project and the
-#                           URL names it or none (non-empty: "" is no project)
-#   action                  none for reads; for changes, none of actions_with_rules
-#                           (unlock, admin-only actions, host parameters)
+# One violation is enough to deny, whatever else holds: that is what lets a
+# rule added to `violations` be trusted. The reasons are all of them, so a
+# caller fixes everything at once.
+decision := {"allow": false, "reasons": sort(violations)} if {
+	count(violations) > 0
+} else := {"allow": true, "reasons": sort(notes)} if permitted
 
 # --- who is calling ---------------------------------------------------------
 
@@ -208,11 +104,6 @@ admin_only_actions := {
 # Parameters Nova honours only for admins: naming a target host.
 host_parameter_actions := {"migrate", "os-migrateLive", "unshelve", "evacuate"}
 
-# Actions some rule below speaks about. The rules spell these sets out
-# instead of referring to them: OPA's rule index dispatches on `x in {...}`
-# with a literal set only. test_action_sets_in_step keeps the copies equal.
-actions_with_rules := ({"unlock"} | admin_only_actions) | host_parameter_actions
-
 # --- why not -----------------------------------------------------------------
 
 violations contains "authentication required: send a valid X-Auth-Token" if not authenticated
@@ -273,25 +164,22 @@ violations contains msg if {
 	msg := sprintf("%s%s requires role member or admin (caller has: %s)", [subject, target_text, role_list])
 }
 
-violations contains unlock_needs_role if {
+violations contains msg if {
 	input.action.name == "unlock"
 	authenticated
 	not has_role({"ecs_unlocker", "admin"})
+	msg := sprintf("unlock%s requires role ecs_unlocker or admin (caller has: %s)", [target_text, role_list])
 }
 
-unlock_needs_role := sprintf("unlock%s requires role ecs_unlocker or admin (caller has: %s)", [target_text, role_list])
-
-# input.action.name in admin_only_actions
 violations contains msg if {
-	input.action.name in {"evacuate", "os-resetState", "injectNetworkInfo", "shelveOffload", "migrate", "os-migrateLive"}
+	input.action.name in admin_only_actions
 	authenticated
 	not is_admin
 	msg := sprintf("%s%s is admin-only", [action_name, target_text])
 }
 
-# input.action.name in host_parameter_actions
 violations contains msg if {
-	input.action.name in {"migrate", "os-migrateLive", "unshelve", "evacuate"}
+	input.action.name in host_parameter_actions
 	authenticated
 	is_object(input.action.args)
 	object.get(input.action.args, "host", null) != null
@@ -311,3 +199,43 @@ violations contains msg if {
 role_list := concat(", ", sort([r | some r in caller_roles])) if count(caller_roles) > 0
 
 role_list := "no roles" if count(caller_roles) == 0
+
+# --- the rule library (rego/README.md) --------------------------------------
+
+# A library rule is on when data.ecsgate.rules names it (its value is its
+# settings; false turns it off), so a security team composes a policy in
+# data and the rules above stay as they are.
+enabled_rules contains name if {
+	some name, settings in data.ecsgate.rules
+	settings != false
+}
+
+library_violations contains msg if {
+	some name in enabled_rules
+	some msg in data.ecsgate.lib[name].violations
+}
+
+# Break-glass waives the library's rules, never the rules of this file or
+# one a team adds to it.
+violations contains msg if {
+	not break_glass
+	some msg in library_violations
+}
+
+# A rule turned on but not loaded (a misspelt name, a file left out) would
+# look enforced and enforce nothing.
+violations contains msg if {
+	some name in enabled_rules
+	not data.ecsgate.lib[name].violations
+	msg := sprintf("library rule %v is enabled in data.ecsgate.rules but not loaded (ecsgate denies until it is)", [name])
+}
+
+break_glass := data.ecsgate.lib.break_glass.reason if "break_glass" in enabled_rules
+
+# An allowed request's reasons are kept in its decision record: a break-glass
+# request is recorded with its stated reason and what it waived.
+notes contains sprintf("break-glass: %s (waived: %s)", [break_glass, waived]) if break_glass
+
+waived := concat("; ", sort(library_violations)) if count(library_violations) > 0
+
+waived := "nothing" if count(library_violations) == 0
