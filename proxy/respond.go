@@ -62,12 +62,6 @@ func ecsErrorCode(status int) string {
 	}
 }
 
-func init() {
-	// Decision and request ids are version-4 UUIDs on every request: read
-	// crypto/rand in batches rather than once per id. Safe only before any
-	// id is generated, hence init.
-	uuid.EnableRandPool()
-}
 
 func newRequestID() string { return "req-" + uuid.NewString() }
 

@@ -8,6 +8,7 @@ package main
 
 import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/google/uuid"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
@@ -15,5 +16,10 @@ import (
 )
 
 func main() {
+	// Every request gets a version-4 decision id and request id: read
+	// crypto/rand in batches rather than once per id. A process-wide
+	// setting, so it belongs to this binary, not to the ecs_policy module
+	// that other Caddy builds include.
+	uuid.EnableRandPool()
 	caddycmd.Main()
 }
