@@ -62,7 +62,6 @@ func ecsErrorCode(status int) string {
 	}
 }
 
-
 func newRequestID() string { return "req-" + uuid.NewString() }
 
 // write answers in the upstream's format with the request-id headers its
