@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Input is the document a policy sees as `input`. Its shape is a public
@@ -59,6 +61,19 @@ type Identity struct {
 	AuthMethods []string  `json:"auth_methods"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	AccessKey   string    `json:"access_key"`
+
+	// sealed is the identity's OPA value, built once by Seal.
+	sealed *ast.Term
+}
+
+// Seal builds the identity's OPA value once, for every input it will be
+// part of: a token's identity is the same for every request the token makes
+// while it is cached, and its value is most of an input's allocations. The
+// identity must not be modified afterwards.
+func (id *Identity) Seal() *Identity {
+	id.sealed = nil
+	id.sealed = id.term()
+	return id
 }
 
 // Scope types of IdentityScope.Type.

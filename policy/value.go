@@ -85,6 +85,9 @@ func (id *Identity) term() *ast.Term {
 	if id == nil {
 		return nullTerm
 	}
+	if id.sealed != nil {
+		return id.sealed
+	}
 	b := termBatch{terms: make([]ast.Term, 0, 18+len(id.Roles)+len(id.AuthMethods))}
 	project := nullTerm
 	if id.Project != nil {

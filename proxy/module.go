@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,6 +123,10 @@ type Handler struct {
 	tracerProvider trace.TracerProvider
 	shutdownTracer func(context.Context) error
 	logger         *zap.Logger
+	// identities memoises the policy form of token identities
+	// (tokenIdentity); pointers, for the same reason as warnedUnverified.
+	identities    *sync.Map
+	identityCount *atomic.Int64
 	// warnedUnverified is a pointer: Handler is copied by value as a
 	// module value (CaddyModule), which must not copy a lock.
 	warnedUnverified *atomic.Bool
@@ -187,6 +192,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.warnedUnverified = new(atomic.Bool)
+	h.identities, h.identityCount = new(sync.Map), new(atomic.Int64)
 	repl := caddy.NewReplacer()
 	for i := range h.Policy {
 		h.Policy[i] = repl.ReplaceKnown(h.Policy[i], "")

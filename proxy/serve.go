@@ -421,7 +421,7 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identi
 		if id == nil {
 			return nil, "", cacheHit, nil
 		}
-		return policyIdentity(id), cred.Token, cacheHit, nil
+		return h.tokenIdentity(id), cred.Token, cacheHit, nil
 	}
 	identity.StripSpoofable(hdr, false)
 	return nil, "", false, nil

@@ -9,7 +9,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/ecsgate/ecsgate/internal/identity"
 	"github.com/ecsgate/ecsgate/internal/serverinfo"
+	"github.com/ecsgate/ecsgate/policy"
 	"github.com/ecsgate/ecsgate/proxy/classify"
 )
 
@@ -92,3 +94,27 @@ func (h *Handler) dryRun(op *classify.Operation) bool {
 func validDryRunTarget(s string) bool {
 	return s == "*" || strings.TrimSpace(s) == s && s != ""
 }
+
+// tokenIdentity converts a validated token's identity for the policy, once
+// per identity: the Keystone cache hands out the same *identity.Identity for
+// every request a token makes while it is cached, so its policy form (and
+// that form's OPA value, see policy.Identity.Seal) is built once too. The
+// memo is cleared when it outgrows maxIdentityMemo, which bounds what
+// identities the Keystone cache has already dropped can hold on to.
+func (h *Handler) tokenIdentity(id *identity.Identity) *policy.Identity {
+	if id == nil {
+		return nil
+	}
+	if v, ok := h.identities.Load(id); ok {
+		return v.(*policy.Identity)
+	}
+	p := policyIdentity(id).Seal()
+	if h.identityCount.Add(1) > maxIdentityMemo {
+		h.identities.Clear()
+		h.identityCount.Store(1)
+	}
+	h.identities.Store(id, p)
+	return p
+}
+
+const maxIdentityMemo = 8192
