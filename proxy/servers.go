@@ -105,6 +105,9 @@ func (h *Handler) tokenIdentity(id *identity.Identity) *policy.Identity {
 	if id == nil {
 		return nil
 	}
+	if h.identities == nil { // a Handler used without Provision (explain)
+		return policyIdentity(id)
+	}
 	if v, ok := h.identities.Load(id); ok {
 		return v.(*policy.Identity)
 	}
