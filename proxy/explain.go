@@ -54,8 +54,9 @@ type Refusal struct {
 // changed as ServeHTTP changes it (hop-by-hop headers and spoofable identity
 // headers removed, the body read and re-framed).
 //
-// The steps and their order follow Handler.decide; TestBuildInputMatchesServeHTTP
-// holds the two to the same inputs and refusals.
+// It runs Handler.buildInput, the steps ServeHTTP runs before the policy;
+// TestBuildInputMatchesServeHTTP holds the two to the same inputs and
+// refusals.
 func BuildInput(ctx context.Context, r *http.Request, opts InputOptions) (*policy.Input, *Refusal, error) {
 	classifier, err := classify.New(classify.Options{MaxMicroversion: opts.MaxMicroversion})
 	if err != nil {
@@ -68,66 +69,15 @@ func BuildInput(ctx context.Context, r *http.Request, opts InputOptions) (*polic
 	if h.logger == nil {
 		h.logger = zap.NewNop()
 	}
-	// A scratch record: reject fills in what the decision record would say.
+	// A scratch record: buildInput fills in what the decision record would
+	// say.
 	rec := &tracing.Record{DecisionID: opts.DecisionID, RemoteIP: opts.RemoteIP}
-	refused := func(in *policy.Input, f *failure, reason string) (*policy.Input, *Refusal, error) {
-		h.reject(rec, in, r.Header, f, reason)
-		return in, &Refusal{Reason: rec.Rejected, Decision: *rec.Result}, nil
-	}
-
-	path := r.URL.EscapedPath()
-	in := &policy.Input{Request: policy.Request{
-		ID:       opts.DecisionID,
-		Method:   r.Method,
-		Path:     path,
-		Query:    r.URL.RawQuery,
-		RemoteIP: opts.RemoteIP,
-	}}
-	if fail := toForwardedForm(r); fail != nil {
-		return refused(in, fail, fail.reason)
-	}
-	body, fail := h.readBody(r)
-	if fail == nil {
-		fail = refuseTrailers(r)
-	}
+	in, _, _, _, fail := h.buildInput(ctx, r, rec)
 	if fail != nil {
-		reason := fail.reason
-		if reason == "" {
-			reason = "body"
-		}
-		return refused(in, fail, reason)
-	}
-
-	op, err := h.classifier.Classify(&classify.Request{
-		Method:   r.Method,
-		RawPath:  path,
-		RawQuery: r.URL.RawQuery,
-		Header:   r.Header,
-		Body:     body,
-	})
-	if err != nil {
-		rej, ok := err.(*classify.Rejection)
-		if !ok {
-			rej = &classify.Rejection{Status: http.StatusBadRequest, Message: "The request could not be classified.", Reason: "unclassified"}
-		}
-		return refused(in, &failure{status: rej.Status, message: rej.Message}, rej.Reason)
-	}
-	in.API = policy.API{Family: op.Family, Version: op.Version, Microversion: op.Microversion, Route: op.Route}
-	in.Operation = op.Name
-	in.ServerIDs = op.ServerIDs
-	in.ProjectID = op.ProjectID
-	if op.Action != nil {
-		in.Action = &policy.Action{Name: op.Action.Name, Args: op.Action.Args}
-	}
-
-	caller, _, _, fail := h.identify(ctx, r.Header)
-	in.Identity = caller
-	if fail != nil {
-		return refused(in, fail, fail.reason)
+		return rec.Input, &Refusal{Reason: rec.Rejected, Decision: *rec.Result}, nil
 	}
 	if opts.ReplaceIdentity {
 		in.Identity = opts.Identity
 	}
-	in.Request.Headers = policy.Headers(r.Header)
 	return in, nil, nil
 }

@@ -120,78 +120,11 @@ func (h *Handler) recordWireRefusal(d *decidedRequest, reason, detail string) {
 // decide runs the four steps and fills rec. A non-nil failure is the answer
 // to send instead of forwarding.
 func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Record) (classify.Operation, []byte, *failure) {
-	// The escaped path is what reverse_proxy forwards, so it is what is
-	// classified and what the policy sees.
-	path := r.URL.EscapedPath()
-	in := &policy.Input{Request: policy.Request{
-		ID:       rec.DecisionID,
-		Method:   r.Method,
-		Path:     path,
-		Query:    r.URL.RawQuery,
-		RemoteIP: rec.RemoteIP,
-	}}
-	rec.Input = in
-
-	// Decide on the request as reverse_proxy will send it: the input below
-	// and the forwarded request are the same object.
-	if fail := toForwardedForm(r); fail != nil {
-		fail.family = h.family(familyOfPath(r.URL.Path))
-		h.reject(rec, in, r.Header, fail, fail.reason)
-		return classify.Operation{}, nil, fail
-	}
-	body, fail := h.readBody(r)
-	if fail == nil {
-		fail = refuseTrailers(r)
-	}
+	in, op, body, token, fail := h.buildInput(ctx, r, rec)
 	if fail != nil {
-		fail.family = h.family(familyOfPath(r.URL.Path))
-		reason := fail.reason
-		if reason == "" {
-			reason = "body"
-		}
-		h.reject(rec, in, r.Header, fail, reason)
-		return classify.Operation{}, nil, fail
-	}
-
-	op, err := h.classifier.Classify(&classify.Request{
-		Method:   r.Method,
-		RawPath:  path,
-		RawQuery: r.URL.RawQuery,
-		Header:   r.Header,
-		Body:     body,
-	})
-	if err != nil {
-		rej, ok := err.(*classify.Rejection)
-		if !ok {
-			rej = &classify.Rejection{Status: http.StatusBadRequest, Message: "The request could not be classified.", Reason: "unclassified"}
-		}
-		fail := &failure{status: rej.Status, message: rej.Message, family: h.family(rej.Family)}
-		h.reject(rec, in, r.Header, fail, rej.Reason)
 		return op, nil, fail
 	}
-	in.API = policy.API{Family: op.Family, Version: op.Version, Microversion: op.Microversion, Route: op.Route}
-	in.Operation = op.Name
-	in.ServerIDs = op.ServerIDs
-	in.ProjectID = op.ProjectID
-	if op.Action != nil {
-		in.Action = &policy.Action{Name: op.Action.Name, Args: op.Action.Args}
-	}
-
-	identityStart := time.Now()
-	caller, token, cacheHit, fail := h.identify(ctx, r.Header)
-	rec.IdentityDuration = time.Since(identityStart)
-	rec.IdentityCacheHit = cacheHit
-	in.Identity = caller
-	if fail != nil {
-		fail.family = h.family(op.Family)
-		fail.microversion = op.Microversion
-		if fail.status >= 500 {
-			rec.Err, rec.ErrKind = fail.message, "identity"
-		}
-		h.reject(rec, in, r.Header, fail, fail.reason)
-		return op, nil, fail
-	}
-	in.Request.Headers = policy.Headers(r.Header)
+	caller := in.Identity
 
 	evalCtx := ctx
 	if h.servers != nil {
@@ -241,6 +174,86 @@ func (h *Handler) decide(ctx context.Context, r *http.Request, rec *tracing.Reco
 		microversion: op.Microversion,
 		headers:      decision.Headers,
 	}
+}
+
+// buildInput runs the steps before the policy, in order: the forwarded form,
+// the body, classification, identity. It fills rec (the input, a refusal's
+// reason, identity timings) and returns the failure to answer instead when
+// the request is refused. ecsgate explain (BuildInput) runs the same steps.
+func (h *Handler) buildInput(ctx context.Context, r *http.Request, rec *tracing.Record) (*policy.Input, classify.Operation, []byte, string, *failure) {
+	// The escaped path is what reverse_proxy forwards, so it is what is
+	// classified and what the policy sees.
+	path := r.URL.EscapedPath()
+	in := &policy.Input{Request: policy.Request{
+		ID:       rec.DecisionID,
+		Method:   r.Method,
+		Path:     path,
+		Query:    r.URL.RawQuery,
+		RemoteIP: rec.RemoteIP,
+	}}
+	rec.Input = in
+
+	// Decide on the request as reverse_proxy will send it: the input below
+	// and the forwarded request are the same object.
+	if fail := toForwardedForm(r); fail != nil {
+		fail.family = h.family(familyOfPath(r.URL.Path))
+		h.reject(rec, in, r.Header, fail, fail.reason)
+		return nil, classify.Operation{}, nil, "", fail
+	}
+	body, fail := h.readBody(r)
+	if fail == nil {
+		fail = refuseTrailers(r)
+	}
+	if fail != nil {
+		fail.family = h.family(familyOfPath(r.URL.Path))
+		reason := fail.reason
+		if reason == "" {
+			reason = "body"
+		}
+		h.reject(rec, in, r.Header, fail, reason)
+		return nil, classify.Operation{}, nil, "", fail
+	}
+
+	op, err := h.classifier.Classify(&classify.Request{
+		Method:   r.Method,
+		RawPath:  path,
+		RawQuery: r.URL.RawQuery,
+		Header:   r.Header,
+		Body:     body,
+	})
+	if err != nil {
+		rej, ok := err.(*classify.Rejection)
+		if !ok {
+			rej = &classify.Rejection{Status: http.StatusBadRequest, Message: "The request could not be classified.", Reason: "unclassified"}
+		}
+		fail := &failure{status: rej.Status, message: rej.Message, family: h.family(rej.Family)}
+		h.reject(rec, in, r.Header, fail, rej.Reason)
+		return nil, op, nil, "", fail
+	}
+	in.API = policy.API{Family: op.Family, Version: op.Version, Microversion: op.Microversion, Route: op.Route}
+	in.Operation = op.Name
+	in.ServerIDs = op.ServerIDs
+	in.ProjectID = op.ProjectID
+	if op.Action != nil {
+		in.Action = &policy.Action{Name: op.Action.Name, Args: op.Action.Args}
+	}
+
+	identityStart := time.Now()
+	caller, token, cacheHit, fail := h.identify(ctx, r.Header)
+	rec.IdentityDuration = time.Since(identityStart)
+	rec.IdentityCacheHit = cacheHit
+	in.Identity = caller
+	if fail != nil {
+		fail.family = h.family(op.Family)
+		fail.microversion = op.Microversion
+		if fail.status >= 500 {
+			rec.Err, rec.ErrKind = fail.message, "identity"
+		}
+		h.reject(rec, in, r.Header, fail, fail.reason)
+		return nil, op, nil, "", fail
+	}
+	in.Request.Headers = policy.Headers(r.Header)
+	return in, op, body, token, nil
 }
 
 // reject records a request answered before the policy could decide.
