@@ -26,6 +26,19 @@ import (
 // in front of the simulator (:9081).
 func lifecycleGateway(t *testing.T, policyBlock string) {
 	t.Helper()
+	simulatorGateway(t, `ecs_policy {
+		keystone http://127.0.0.1:9081/v3
+		`+policyBlock+`
+	}
+	reverse_proxy 127.0.0.1:9081 {
+		transport ecs_verified
+	}`)
+}
+
+// simulatorGateway runs a real Caddy: the gateway site on :9080 with the
+// given directives, and the simulator on :9081.
+func simulatorGateway(t *testing.T, gatewaySite string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: starts Caddy")
 	}
@@ -40,13 +53,7 @@ func lifecycleGateway(t *testing.T, policyBlock string) {
 
 http://127.0.0.1:9080 {
 	bind 127.0.0.1
-	ecs_policy {
-		keystone http://127.0.0.1:9081/v3
-		` + policyBlock + `
-	}
-	reverse_proxy 127.0.0.1:9081 {
-		transport ecs_verified
-	}
+	` + gatewaySite + `
 }
 
 http://127.0.0.1:9081 {

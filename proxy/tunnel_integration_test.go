@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -77,37 +76,10 @@ func (r *tunnelRelay) addr() string { return r.ln.Addr().String() }
 
 func tunnelGateway(t *testing.T, proxyBlock string) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: starts Caddy")
-	}
-	t.Setenv("OTEL_TRACES_EXPORTER", "none")
-	caddytest.NewTester(t).InitServer(`{
-	admin localhost:2999
-	http_port 9080
-	auto_https off
-	skip_install_trust
-	grace_period 1ns
-}
-
-http://127.0.0.1:9080 {
-	bind 127.0.0.1
-	ecs_policy {
+	simulatorGateway(t, `ecs_policy {
 		keystone http://127.0.0.1:9081/v3
 	}
-	`+proxyBlock+`
-}
-
-http://127.0.0.1:9081 {
-	bind 127.0.0.1
-	ecs_simulator {
-		public_url http://127.0.0.1:9080/v2.1
-		identity_url http://127.0.0.1:9081/v3
-		image_url http://127.0.0.1:9081/image
-	}
-}
-`, "caddyfile")
-	http.DefaultClient.CloseIdleConnections()
-	simReset(t)
+	`+proxyBlock)
 }
 
 // tryTunnel sends an upgrade read and, if the answer is 101, an unlock
