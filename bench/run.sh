@@ -96,8 +96,12 @@ cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg.start"
 log() { printf '%s\n' "$*" >&2; }
 
 pids=()
+# bg_pid: a short-lived helper (a profile's curl) while it runs; unset once
+# waited for, so that a later cleanup cannot signal a reused process id.
+bg_pid=
 cleanup() {
 	local pid left
+	[ -z "$bg_pid" ] || kill "$bg_pid" 2>/dev/null || true
 	for pid in "${pids[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
@@ -223,8 +227,7 @@ EOF
 
 # start_gateway target binary handlers: writes $OUT/<target>/Caddyfile and
 # starts the binary on it. Caddy's data and config directories go to $OUT,
-# not to the home directory. gctrace gives the GC's CPU time (Caddy's
-# /metrics has no runtime/metrics CPU classes).
+# not to the home directory.
 start_gateway() {
 	local target=$1 bin=$2 dir="$OUT/$1"
 	mkdir -p "$dir"
@@ -242,7 +245,7 @@ $3
 }
 EOF
 	LOGF[$target]="$dir/ecsgate.log"
-	GODEBUG=gctrace=1 XDG_DATA_HOME="$dir/xdg" XDG_CONFIG_HOME="$dir/xdg" \
+	XDG_DATA_HOME="$dir/xdg" XDG_CONFIG_HOME="$dir/xdg" \
 		"$bin" run --config "$dir/Caddyfile" --adapter caddyfile 2>"${LOGF[$target]}" &
 	PID[$target]=$!
 	pids+=("$!")
@@ -351,8 +354,9 @@ cpu_ticks() { # pid: utime+stime in clock ticks
 }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# scrape target: "mallocs bytes allow deny other wire_refusals heap_inuse"
-# from the gateway's /metrics (Go runtime and ecsgate counters).
+# scrape target: "mallocs bytes allow deny other wire_refusals heap_inuse
+# gc_cycles gc_pause_seconds" from the gateway's /metrics (Go runtime and
+# ecsgate counters).
 scrape() {
 	curl -s --max-time 5 "http://127.0.0.1:${ADMIN[$1]}/metrics" | awk '
 		/^go_memstats_mallocs_total / { m = $2 }
@@ -364,30 +368,38 @@ scrape() {
 		}
 		/^caddy_ecsgate_wire_refusals_total\{/ { w += $NF }
 		/^go_memstats_heap_inuse_bytes / { h = $2 }
-		END { printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", m, b, a, d, o, w, h }'
+		/^go_gc_duration_seconds_count / { c = $2 }
+		/^go_gc_duration_seconds_sum / { p = $2 }
+		END { printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.6f\n", m, b, a, d, o, w, h, c, p }'
 }
 
-# gc_cpu file from to: "mark_ms stw_ms cycles" from the gctrace lines
-# between two offsets of a log. mark_ms is the CPU time of marking (assist,
-# background and idle workers: b/c/d of "a+b/c/d+e ms cpu"), which runs on
-# threads of its own and is counted in utime like any work. The pauses (a and
-# e) are left out of it: the runtime charges them as GOMAXPROCS times their
-# wall-clock length, which on a busy shared machine is mostly waiting for
-# goroutines to stop, not work; stw_ms is that wall-clock length. Sweeping
-# (inside allocations and in a background goroutine) is not in gctrace.
-gc_cpu() {
-	tail -c +"$(($2 + 1))" "$1" | head -c "$(($3 - $2))" | awk '
-		/^gc [0-9]+ @/ && match($0, /[0-9.]+\+[0-9.]+\/[0-9.]+\/[0-9.]+\+[0-9.]+ ms cpu/) {
-			split(substr($0, RSTART, RLENGTH - 7), f, /[+\/]/)
-			mark += f[2] + f[3] + f[4]
-			cycles++
-			if (match($0, /: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock/)) {
-				split(substr($0, RSTART + 2, RLENGTH - 11), w, /\+/)
-				stw += w[1] + w[3]
-			}
-		}
-		END { printf "%.3f %.3f %d\n", mark, stw, cycles }'
+# GC_FOCUS picks the samples of a CPU profile that are the garbage
+# collector's work: marking (background workers, assists), sweeping (in the
+# background and inside allocations), and starting and ending a cycle.
+GC_FOCUS='^runtime\.(gcBgMarkWorker|gcAssistAlloc1?|gcDrain[A-Za-z]*|bgsweep|sweepone|gcStart|gcMarkDone|gcMarkTermination)$|^runtime\.\(\*mspan\)\.sweep$'
+
+# gc_share profile: the percentage of the profile's samples in GC_FOCUS.
+gc_share() {
+	local pct
+	pct=$($GO tool pprof -top -nodefraction=0 -nodecount=1000000 -focus "$GC_FOCUS" "$1" 2>/dev/null |
+		sed -n 's/^Showing nodes accounting for [^,]*, \([0-9.]*\)% of .*/\1/p')
+	echo "${pct:-0}"
 }
+
+# seconds duration: a wrk duration (Ns, Nm) in seconds, for the profile
+# that covers a loaded run.
+seconds() {
+	case $1 in
+	*[0-9]s) echo "${1%s}" ;;
+	*[0-9]m) echo $((${1%m} * 60)) ;;
+	*[0-9]) echo "$1" ;;
+	*)
+		log "duration $1: use whole seconds (6s) or minutes (1m)"
+		exit 2
+		;;
+	esac
+}
+LOAD_SECS=$(seconds "$DURATION")
 
 field() { # name line
 	sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<" $2"
@@ -398,7 +410,7 @@ field() { # name line
 run() {
 	local target=$1 kind=$2 round=$3 duration=$4 threads=$5 conns=$6
 	local raw="$OUT/$kind-$target-$round.txt" url gw="" line
-	local before_g=0 after_g=0 before_u after_u m0="" m1="" off0=0 off1=0
+	local before_g=0 after_g=0 before_u after_u m0="" m1="" prof=""
 	if [ "$target" = direct ]; then
 		url="http://127.0.0.1:$UPSTREAM_PORT/"
 	else
@@ -406,9 +418,16 @@ run() {
 		gw=${PID[$target]}
 		kill -0 "$gw" 2>/dev/null || { log "$target's gateway has exited; see ${LOGF[$target]}"; exit 1; }
 	fi
+	# A CPU profile of every loaded run gives its GC share: the runtime's
+	# own GC CPU accounting (gctrace, runtime/metrics) is wall-clock time of
+	# its workers, which on a busy shared machine came out twice what the
+	# profile, sampling each thread's CPU clock, measured.
 	if [ -n "$gw" ] && [ "$kind" = load ]; then
 		m0=$(scrape "$target")
-		off0=$(stat -c %s "${LOGF[$target]}")
+		prof="$OUT/profiles/$target-$round.pprof"
+		mkdir -p "$OUT/profiles"
+		curl -s -o "$prof" "http://127.0.0.1:${ADMIN[$target]}/debug/pprof/profile?seconds=$LOAD_SECS" &
+		bg_pid=$!
 	fi
 	[ -z "$gw" ] || before_g=$(cpu_ticks "$gw")
 	before_u=$(cpu_ticks "$UPSTREAM_PID")
@@ -416,7 +435,8 @@ run() {
 	[ -z "$gw" ] || after_g=$(cpu_ticks "$gw")
 	after_u=$(cpu_ticks "$UPSTREAM_PID")
 	if [ -n "$m0" ]; then
-		off1=$(stat -c %s "${LOGF[$target]}")
+		wait "$bg_pid" || { bg_pid=; log "$target: no CPU profile (round $round)"; exit 1; }
+		bg_pid=
 		m1=$(scrape "$target")
 	fi
 	line=$(grep '^RESULT' "$raw") || { log "$target ($kind, round $round): no result from wrk; see $raw"; exit 1; }
@@ -437,12 +457,10 @@ run() {
 	fi
 	local mem="- - - - - - - - - -"
 	if [ -n "$m0" ]; then
-		local gc
-		gc=$(gc_cpu "${LOGF[$target]}" "$off0" "$off1")
-		mem=$(awk -v m0="$m0" -v m1="$m1" -v gc="$gc" -v n="$requests" -v g="$((after_g - before_g))" \
+		mem=$(awk -v m0="$m0" -v m1="$m1" -v gc="$(gc_share "$prof")" -v n="$requests" -v g="$((after_g - before_g))" \
 			-v hz="$CLK_TCK" -v rss="$(rss_kib "$gw")" -v t="$target" -v conns="$conns" '
 			BEGIN {
-				split(m0, a, " "); split(m1, b, " "); split(gc, c, " ")
+				split(m0, a, " "); split(m1, b, " ")
 				decided = (b[3] - a[3]) + (b[4] - a[4]) + (b[5] - a[5])
 				# wrk closes its connections when the time is up: a request
 				# in flight then fails its evaluation (context canceled).
@@ -450,11 +468,10 @@ run() {
 					printf "FAIL %d rejections or errors and %d wire refusals", b[5] - a[5], b[6] - a[6]
 					exit
 				}
-				cpu_ms = g * 1000 / hz
 				printf "%.1f %.0f %.1f %.2f %s %d %d %.1f %.0f %d", (b[1] - a[1]) / n, (b[2] - a[2]) / n,
-					(cpu_ms > 0 ? 100 * c[1] / cpu_ms : 0), c[1] * 1000 / n,
-					t == "plain" ? "-" : sprintf("%.1f", decided ? 100 * (b[4] - a[4]) / decided : 0), rss, c[3], c[2],
-					b[7] / 1024, b[5] - a[5]
+					gc, gc / 100 * g * 1e6 / hz / n,
+					t == "plain" ? "-" : sprintf("%.1f", decided ? 100 * (b[4] - a[4]) / decided : 0), rss, b[8] - a[8],
+					(b[9] - a[9]) * 1000, b[7] / 1024, b[5] - a[5]
 			}')
 		case $mem in FAIL*)
 			log "$target ($kind, round $round): ${mem#FAIL }; see ${LOGF[$target]}"
@@ -501,11 +518,11 @@ if [ "$PROFILE" = 1 ]; then
 	secs=${DURATION%s}
 	wrk -t"$PROFILE_THREADS" -c"$PROFILE_CONNECTIONS" -d"$((secs + 2))s" -s "$OUT/mix.lua" \
 		"http://127.0.0.1:${PORT[$PROFILE_TARGET]}/" >"$OUT/profile-wrk.txt" &
-	wrk_pid=$!
-	pids+=("$wrk_pid")
+	bg_pid=$!
 	sleep 1
 	curl -s -o "$OUT/$PROFILE_TARGET.cpu.pprof" "http://127.0.0.1:${ADMIN[$PROFILE_TARGET]}/debug/pprof/profile?seconds=$secs"
-	wait "$wrk_pid" || true
+	wait "$bg_pid" || true
+	bg_pid=
 	profile_bin=$ECSGATE_BIN
 	[ "$PROFILE_TARGET" = base ] && profile_bin=$BASE_BIN
 	$GO tool pprof -top -nodecount 40 "$profile_bin" "$OUT/$PROFILE_TARGET.cpu.pprof" >"$OUT/$PROFILE_TARGET.cpu.top.txt" 2>/dev/null || true
@@ -617,10 +634,10 @@ done
 	[ -z "$generic" ] || echo "served unspecialised (specialisation ran out of its load-time budget):$generic"
 	echo "keystone validations: ${validations:-?} ($with_keystone gateways with keystone; the identity caches answered the rest)"
 	echo "columns (bench/README.md): req/s and ratio to reverse_proxy; server CPU us/request (/proc utime+stime); allocs and"
-	echo "  KiB allocated per request (go_memstats_mallocs_total, go_memstats_alloc_bytes_total); gc_% of the process CPU spent"
-	echo "  marking and gc_us per request (GODEBUG=gctrace=1, pauses excluded); heap in use and RSS after the run, MiB;"
+	echo "  KiB allocated per request (go_memstats_mallocs_total, go_memstats_alloc_bytes_total); gc_% of the process CPU"
+	echo "  in GC and gc_us per request (CPU profile of each run); heap in use and RSS after the run, MiB;"
 	echo "  denied: share of decisions that denied (caddy_ecsgate_decisions_total)"
-	echo "per-run figures: $OUT/results.txt (kind target round req/s p50 p99 cpu_us upstream_cpu_us allocs bytes gc_% gc_us denied_% rss_kib gc_cycles stw_ms heap_inuse_kib undecided)"
+	echo "per-run figures: $OUT/results.txt (kind target round req/s p50 p99 cpu_us upstream_cpu_us allocs bytes gc_% gc_us denied_% rss_kib gc_cycles gc_pause_ms heap_inuse_kib undecided; profiles: $OUT/profiles)"
 	if [ "$PROFILE" = 1 ]; then
 		echo "CPU profile: $OUT/$PROFILE_TARGET.cpu.pprof (top: $OUT/$PROFILE_TARGET.cpu.top.txt)"
 	fi
