@@ -474,7 +474,8 @@ run() {
 					(b[9] - a[9]) * 1000, b[7] / 1024, b[5] - a[5]
 			}')
 		case $mem in FAIL*)
-			log "$target ($kind, round $round): ${mem#FAIL }; see ${LOGF[$target]}"
+			log "$target ($kind, round $round): ${mem#FAIL }; see ${LOGF[$target]}, whose last error says:"
+			log "  $(grep '"level":"error"' "${LOGF[$target]}" | tail -1 | grep -o '"error":"[^"]*"' || true)"
 			exit 1
 			;;
 		esac
