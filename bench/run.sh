@@ -95,29 +95,36 @@ cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg.start"
 
 log() { printf '%s\n' "$*" >&2; }
 
-pids=()
-# bg_pid: a short-lived helper (a profile's curl) while it runs; unset once
-# waited for, so that a later cleanup cannot signal a reused process id.
+# started: process id -> its start time (/proc/<pid>/stat, field 22), so that
+# cleanup signals a process only while that id is still the process it
+# started: bash reaps exited children at once, and their ids can be reused.
+declare -A started
+starttime() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $20 }'; }
+own() { # pid: remember it as ours
+	started[$1]=$(starttime "$1")
+}
+ours() { # pid: is it still the process we started?
+	[ -n "${started[$1]:-}" ] && [ "$(starttime "$1")" = "${started[$1]}" ]
+}
+# bg_pid: the short-lived helper being waited for (a profile's curl or wrk).
 bg_pid=
 cleanup() {
 	local pid left
-	[ -z "$bg_pid" ] || kill "$bg_pid" 2>/dev/null || true
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
+	for pid in "${!started[@]}"; do
+		! ours "$pid" || kill "$pid" 2>/dev/null || true
 	done
 	# Caddy drains for grace_period (1s); a process still there after 5 s
 	# is killed rather than left behind.
 	for _ in $(seq 1 50); do
 		left=0
-		for pid in "${pids[@]}"; do
-			kill -0 "$pid" 2>/dev/null && left=1
+		for pid in "${!started[@]}"; do
+			! ours "$pid" || left=1
 		done
 		[ "$left" = 0 ] && break
 		sleep 0.1
 	done
-	for pid in "${pids[@]}"; do
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
+	for pid in "${!started[@]}"; do
+		! ours "$pid" || kill -KILL "$pid" 2>/dev/null || true
 	done
 }
 trap cleanup EXIT
@@ -183,9 +190,9 @@ wait_http() { # url [seconds]: wait until it answers (any status), up to 10 s
 
 bin/bench-upstream -addr "127.0.0.1:$UPSTREAM_PORT" 2>"$OUT/upstream.log" &
 UPSTREAM_PID=$!
-pids+=("$UPSTREAM_PID")
+own "$UPSTREAM_PID"
 bin/bench-keystone -addr "127.0.0.1:$KEYSTONE_PORT" 2>"$OUT/keystone.log" &
-pids+=($!)
+own $!
 wait_http "http://127.0.0.1:$UPSTREAM_PORT/"
 wait_http "http://127.0.0.1:$KEYSTONE_PORT/stats"
 
@@ -248,7 +255,7 @@ EOF
 	XDG_DATA_HOME="$dir/xdg" XDG_CONFIG_HOME="$dir/xdg" \
 		"$bin" run --config "$dir/Caddyfile" --adapter caddyfile 2>"${LOGF[$target]}" &
 	PID[$target]=$!
-	pids+=("$!")
+	own $!
 	# One at a time: loading a policy specialises it against its data
 	# (policy/compile.go) within a fixed budget, and gateways loading
 	# together on two CPUs would run each other out of it.
@@ -419,15 +426,16 @@ run() {
 		kill -0 "$gw" 2>/dev/null || { log "$target's gateway has exited; see ${LOGF[$target]}"; exit 1; }
 	fi
 	# A CPU profile of every loaded run gives its GC share: the runtime's
-	# own GC CPU accounting (gctrace, runtime/metrics) is wall-clock time of
-	# its workers, which on a busy shared machine came out twice what the
-	# profile, sampling each thread's CPU clock, measured.
+	# own GC CPU accounting (gctrace, runtime/metrics) is estimated from the
+	# time its workers run, which on a busy shared machine came out twice
+	# what the profile, sampling each thread's CPU clock, measured.
 	if [ -n "$gw" ] && [ "$kind" = load ]; then
 		m0=$(scrape "$target")
 		prof="$OUT/profiles/$target-$round.pprof"
 		mkdir -p "$OUT/profiles"
 		curl -s -o "$prof" "http://127.0.0.1:${ADMIN[$target]}/debug/pprof/profile?seconds=$LOAD_SECS" &
 		bg_pid=$!
+		own "$bg_pid"
 	fi
 	[ -z "$gw" ] || before_g=$(cpu_ticks "$gw")
 	before_u=$(cpu_ticks "$UPSTREAM_PID")
@@ -520,6 +528,7 @@ if [ "$PROFILE" = 1 ]; then
 	wrk -t"$PROFILE_THREADS" -c"$PROFILE_CONNECTIONS" -d"$((secs + 2))s" -s "$OUT/mix.lua" \
 		"http://127.0.0.1:${PORT[$PROFILE_TARGET]}/" >"$OUT/profile-wrk.txt" &
 	bg_pid=$!
+	own "$bg_pid"
 	sleep 1
 	curl -s -o "$OUT/$PROFILE_TARGET.cpu.pprof" "http://127.0.0.1:${ADMIN[$PROFILE_TARGET]}/debug/pprof/profile?seconds=$secs"
 	wait "$bg_pid" || true
