@@ -66,8 +66,10 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 	$(GO) tool opa fmt -w rego/
 
-## bench: wrk on loopback: direct upstream vs reverse_proxy vs ecs_policy,
-## interleaved rounds (see bench/README.md)
+## bench: wrk on loopback, a varied request mix: the upstream directly, plain
+## reverse_proxy and ecs_policy sites (shipped, inventory, deny, trivial
+## policies), one process each, interleaved rounds; about 5 minutes, QUICK=1
+## about one (see bench/README.md)
 bench:
 	bash bench/run.sh
 

@@ -2,13 +2,18 @@ package policy_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ecsgate/ecsgate/bench/mix"
+	"github.com/ecsgate/ecsgate/internal/fixtures/inventory"
 	"github.com/ecsgate/ecsgate/policy"
 )
 
@@ -164,4 +169,123 @@ func BenchmarkInputValue(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkDecideInventory is Engine.Decide on the data-heavy inventory
+// policy (internal/fixtures/inventory, 1,000 servers, or
+// ECSGATE_BENCH_INVENTORY_SERVERS) with the request mix of `make bench`
+// (bench/mix): each iteration decides the next input of the cycle, so the
+// evaluation meets different servers, callers, actions and outcomes as the
+// inventory site does under wrk. The clock is noon UTC, inside the
+// maintenance window, as the bench's open window is. allowed/op is the share
+// of allowed inputs in what was decided. The log says when the policy is
+// served unspecialised (its load-time specialisation ran out of budget).
+//
+//	mix        the whole cycle
+//	allowed    its allowed inputs only
+//	denied     its denied inputs only (reasons formatted and sorted)
+//	anonymous  the whole cycle without identity, as without keystone
+//	           (the bench's inventory-noauth site): every input denied
+func BenchmarkDecideInventory(b *testing.B) {
+	servers := 1000
+	if s := os.Getenv("ECSGATE_BENCH_INVENTORY_SERVERS"); s != "" {
+		var err error
+		servers, err = strconv.Atoi(s)
+		require.NoError(b, err)
+	}
+	policyFile, dataFile, err := inventory.WriteFiles(b.TempDir(), servers, 1)
+	require.NoError(b, err)
+	noon := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	// Whether the engine could specialise the policy against its data
+	// within its load-time budget decides what is measured: say which.
+	var loadErr error
+	e, err := policy.New(context.Background(), policy.Options{
+		Policies: []string{policyFile}, Data: []string{dataFile}, Decision: inventory.Decision,
+		Now:     func() time.Time { return noon },
+		OnError: func(err error) { loadErr = err },
+	})
+	require.NoError(b, err)
+	ctx := context.Background()
+
+	var all, allowed, denied, anonymous []*policy.Input
+	for _, r := range mix.Requests(servers, 1) {
+		in := mixInput(r)
+		d, err := e.Decide(ctx, in)
+		require.NoError(b, err)
+		all = append(all, in)
+		if d.Allow {
+			allowed = append(allowed, in)
+		} else {
+			denied = append(denied, in)
+		}
+		anon := *in
+		anon.Identity = nil
+		anonymous = append(anonymous, &anon)
+	}
+	require.NotEmpty(b, allowed)
+	require.NotEmpty(b, denied)
+
+	for _, c := range []struct {
+		name   string
+		inputs []*policy.Input
+	}{{"mix", all}, {"allowed", allowed}, {"denied", denied}, {"anonymous", anonymous}} {
+		b.Run(c.name, func(b *testing.B) {
+			if loadErr != nil {
+				b.Logf("%d servers: %v", servers, loadErr)
+			}
+			b.ReportAllocs()
+			i, allows := 0, 0
+			for b.Loop() {
+				d, err := e.Decide(ctx, c.inputs[i])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d.Allow {
+					allows++
+				}
+				if i++; i == len(c.inputs) {
+					i = 0
+				}
+			}
+			b.ReportMetric(float64(allows)/float64(b.N), "allowed/op")
+		})
+	}
+}
+
+// mixInput is the input the gateway builds for a request of the mix, its
+// caller's token validated as the bench's Keystone stub describes it.
+func mixInput(r mix.Request) *policy.Input {
+	u := mix.UserN(r.User)
+	headers := map[string]string{
+		"x-auth-token": policy.Redacted, "accept": "*/*", "user-agent": "wrk", "host": "127.0.0.1:19084",
+	}
+	in := &policy.Input{
+		Request: policy.Request{ID: "req-1", Method: r.Method(), Path: r.Path(), Headers: headers, RemoteIP: "127.0.0.1"},
+		API:     policy.API{Family: "nova", Version: "v2.1", Microversion: "2.1", Route: "/servers/{server_id}"},
+		// The gateway's classification of the two routes of the mix.
+		Operation: "server.read",
+		ServerIDs: []string{r.Server},
+	}
+	if r.WithProject {
+		in.ProjectID = u.Project
+	}
+	if r.Action != "" {
+		headers["content-type"] = "application/json"
+		headers["content-length"] = strconv.Itoa(len(r.Body()))
+		in.API.Route = "/servers/{server_id}/action"
+		in.Operation = "server.action"
+		in.Action = &policy.Action{Name: r.Action, Args: json.RawMessage(r.Args())}
+	}
+	domain := policy.Ref{ID: "default", Name: "Default"}
+	project := &policy.Scope{ID: u.Project, Name: "project-" + u.Project[len(u.Project)-2:], Domain: domain}
+	in.Identity = &policy.Identity{
+		Method:      "token",
+		User:        policy.Scope{ID: u.ID, Name: u.Name, Domain: domain},
+		Project:     project,
+		Scope:       &policy.IdentityScope{Type: policy.ScopeProject, Project: project},
+		Roles:       u.Roles,
+		AuthMethods: []string{"password"},
+		ExpiresAt:   time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	return in
 }

@@ -3,7 +3,7 @@
 // and every other request with 200 and a small JSON body, instantly, so the
 // benchmark measures the gateway rather than the upstream. Loopback only.
 //
-//	go run ./bench/upstream -addr 127.0.0.1:18780
+//	go run ./bench/upstream -addr 127.0.0.1:19080
 package main
 
 import (
@@ -16,7 +16,7 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:18780", "listen address (loopback)")
+	addr := flag.String("addr", "127.0.0.1:19080", "listen address (loopback)")
 	flag.Parse()
 	mustLoopback(*addr)
 	body := []byte(`{"server": {"id": "c0ffee00-0000-4000-8000-000000000001", "status": "ACTIVE"}}`)
