@@ -9,6 +9,7 @@
 # measured alone came out 0.02-0.03x better than the same build sharing):
 #   plain             reverse_proxy, the reference
 #   shipped           ecs_policy (embedded policy) with the Keystone stub
+#   shipped-nocache   the same with decision_cache off: the policy's own cost
 #   inventory         the inventory fixture's data-heavy policy, Keystone stub
 #   inventory-noauth  the same without keystone: no identity, all denied
 #   deny              a policy denying everything with a reason, Keystone stub
@@ -21,7 +22,7 @@
 # Settings (environment; defaults in brackets): QUICK=1 (a smoke run of
 # about a minute: 2 rounds of 2s + 1s), DURATION [6s] loaded run (wrk
 # -t$THREADS -c$CONNECTIONS), LAT_DURATION [3s] one-connection run, ROUNDS
-# [4], WARMUP [2s], CONNECTIONS [64], THREADS [2], SITES [all five],
+# [4], WARMUP [2s], CONNECTIONS [64], THREADS [2], SITES [all six],
 # INVENTORY_SERVERS [1000], INVENTORY_WINDOW [open; or fixture], MIX_SEED [1],
 # PORT_BASE [19080] (upstream, Keystone, then one port per site),
 # ADMIN_PORT_BASE [2599] (one admin port per gateway), BASE_BIN,
@@ -48,7 +49,7 @@ ROUNDS=${ROUNDS:-4}
 WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
-SITES=${SITES:-shipped inventory inventory-noauth deny trivial}
+SITES=${SITES:-shipped shipped-nocache inventory inventory-noauth deny trivial}
 INVENTORY_SERVERS=${INVENTORY_SERVERS:-1000}
 INVENTORY_WINDOW=${INVENTORY_WINDOW:-open}
 MIX_SEED=${MIX_SEED:-1}
@@ -62,7 +63,7 @@ PROFILE_CONNECTIONS=${PROFILE_CONNECTIONS:-$CONNECTIONS}
 PROFILE_THREADS=${PROFILE_THREADS:-$THREADS}
 GO=${GO:-go}
 
-ALL_SITES="shipped inventory inventory-noauth deny trivial"
+ALL_SITES="shipped shipped-nocache inventory inventory-noauth deny trivial"
 for site in $SITES; do
 	case " $ALL_SITES " in *" $site "*) ;; *)
 		echo "SITES: unknown site $site (known: $ALL_SITES)" >&2
@@ -213,6 +214,8 @@ handlers() {
 		return
 		;;
 	shipped) ecs=$KEYSTONE ;;
+	shipped-nocache) ecs="		decision_cache off
+$KEYSTONE" ;;
 	inventory) ecs="$INVENTORY
 $KEYSTONE" ;;
 	inventory-noauth) ecs=$INVENTORY ;;

@@ -161,9 +161,10 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.opts.Decision, err)
 	}
 	var key string
+	cacheable := false
 	if c.cache != nil {
-		var ok bool
-		if key, ok = c.cache.key(input); ok {
+		// A policy that reads nothing of the input has one key, "".
+		if key, cacheable = c.cache.key(input); cacheable {
 			if d, hit := c.cache.get(key); hit {
 				d.Cached = true
 				return d, nil
@@ -193,7 +194,7 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.opts.Decision, err)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		if key != "" {
+		if cacheable {
 			c.cache.put(key, Undefined())
 		}
 		return Undefined(), nil
@@ -209,7 +210,7 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 	if err != nil {
 		return denyOnError(), fmt.Errorf("%s: %w", e.opts.Decision, err)
 	}
-	if key != "" {
+	if cacheable {
 		c.cache.put(key, d)
 	}
 	return d, nil

@@ -151,6 +151,11 @@ allowed if "admin" in input.identity.roles
 
 allowed if input.request.headers["x-ticket"] == "CHG-1"
 `), 0o600))
+	constantDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(constantDir, "c.rego"), []byte(`package c
+
+decision := {"allow": true}
+`), 0o600))
 	cases := map[string]struct {
 		opts      Options
 		cacheable bool
@@ -158,6 +163,7 @@ allowed if input.request.headers["x-ticket"] == "CHG-1"
 		"shipped":   {Options{}, true},
 		"headers":   {Options{Policies: []string{headersDir}, Decision: "data.h.decision"}, true},
 		"inventory": {Options{Policies: []string{invPolicy}, Data: []string{invData}, Decision: inventory.Decision}, false},
+		"constant":  {Options{Policies: []string{constantDir}, Decision: "data.c.decision"}, true},
 	}
 	rng := rand.New(rand.NewPCG(5, 8))
 	var pool []*Input
