@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -32,6 +33,8 @@ const (
 	gwRelayUpgrade    = "127.0.0.1:18086"
 	gwRelay101        = "127.0.0.1:18087"
 	gwRelay101Plain   = "127.0.0.1:18088"
+	gwProtected       = "127.0.0.1:18089"
+	gwDryRun          = "127.0.0.1:18090"
 	gwAdmin           = "localhost:2399"
 	novaAddr          = "127.0.0.1:8774"
 
@@ -57,6 +60,10 @@ var (
 	// Relays in front of nova-api that switch protocols (forwarded_test.go).
 	upgradeRelay, always101Relay *relay
 )
+
+// sites are every gateway site TestMain starts and waits for.
+var sites = []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown,
+	gwRelayUpgrade, gwRelay101, gwRelay101Plain, gwProtected, gwDryRun}
 
 // accessKeysData maps accessKey for the shipped site (policy data, the
 // format of config/huawei.Caddyfile's access_keys.yaml).
@@ -129,7 +136,7 @@ func runMain(m *testing.M) int {
 		logf("no gateway binary at %s (go build -o bin/ecsgate ./cmd/ecsgate): %v", bin, err)
 		return 2
 	}
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, gwRelay101Plain, "127.0.0.1:2399"} {
+	for _, addr := range slices.Concat(sites, []string{"127.0.0.1:2399"}) {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			logf("%s is already in use (a gateway left over from an earlier run?); refusing to start", addr)
@@ -195,8 +202,13 @@ func runMain(m *testing.M) int {
 		logf("%v", err)
 		return 2
 	}
+	lc, err := lifecycleSetup()
+	if err != nil {
+		logf("%v", err)
+		return 2
+	}
 	caddyfile := filepath.Join(workDir, "Caddyfile")
-	cfg := renderCaddyfile(env["KEYSTONE_URL"], policyFile, dataFile, slow.URL+"/v3", garbage.URL+"/v3", closedPort)
+	cfg := renderCaddyfile(env["KEYSTONE_URL"], policyFile, dataFile, slow.URL+"/v3", garbage.URL+"/v3", closedPort, lc)
 	if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
 		logf("%v", err)
 		return 2
@@ -213,7 +225,7 @@ func runMain(m *testing.M) int {
 			logf("stopping the gateway: %v", err)
 		}
 	}()
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, gwRelay101Plain} {
+	for _, addr := range sites {
 		if err := gw.waitReady(addr, 30*time.Second); err != nil {
 			logf("gateway site %s: %v\n%s", addr, err, tail(gatewayLg, 40))
 			return 2
@@ -234,7 +246,7 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-func renderCaddyfile(keystone, denyPolicyFile, dataFile, slowKeystone, garbageKeystone, closed string) string {
+func renderCaddyfile(keystone, denyPolicyFile, dataFile, slowKeystone, garbageKeystone, closed string, lc lifecycleFiles) string {
 	// The sites the tests ask "for whom was this decided?" keep a decision
 	// log (one per site: two sinks must not share a file).
 	logged := func(addr string) string {
@@ -279,6 +291,12 @@ http://%s {
 	// reverse_proxy acts on it; the plain site shows what happens without.
 	b.WriteString(site(gwRelay101, keystone, logged(gwRelay101), always101Relay.addr()))
 	b.WriteString(siteVia("http", gwRelay101Plain, keystone, logged(gwRelay101Plain), always101Relay.addr()))
+
+	// lifecycle_test.go. ttl 1ns: every decision sees Nova's metadata as
+	// it is now, not as the 5 s cache remembers it.
+	b.WriteString(site(gwProtected, keystone, "\n\t\tpolicy "+lc.shippedDir+" "+lc.libDir+"\n\t\tdata "+lc.protectedData+
+		"\n\t\tserver_api http://"+novaAddr+" {\n\t\t\tttl 1ns\n\t\t}"+logged(gwProtected), novaAddr))
+	b.WriteString(site(gwDryRun, keystone, "\n\t\tdry_run unlock"+logged(gwDryRun), novaAddr))
 	return b.String()
 }
 
