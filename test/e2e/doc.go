@@ -26,6 +26,7 @@
 //	:18089  rego/ecsgate + rego/lib with the protected rule on, server_api
 //	        nova-api (ttl 1ns); decision log
 //	:18090  shipped policy, dry_run unlock; decision log
+//	:18091  a policy directory the test rewrites, watch 50ms; decision log
 //	admin   localhost:2399
 //
 // Every site but :18088 proxies through the ecs_verified transport, as the

@@ -35,6 +35,7 @@ const (
 	gwRelay101Plain   = "127.0.0.1:18088"
 	gwProtected       = "127.0.0.1:18089"
 	gwDryRun          = "127.0.0.1:18090"
+	gwWatched         = "127.0.0.1:18091"
 	gwAdmin           = "localhost:2399"
 	novaAddr          = "127.0.0.1:8774"
 
@@ -59,11 +60,14 @@ var (
 
 	// Relays in front of nova-api that switch protocols (forwarded_test.go).
 	upgradeRelay, always101Relay *relay
+
+	// The policy directory the watched site reloads (lifecycle_test.go).
+	watchedDir string
 )
 
 // sites are every gateway site TestMain starts and waits for.
 var sites = []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown,
-	gwRelayUpgrade, gwRelay101, gwRelay101Plain, gwProtected, gwDryRun}
+	gwRelayUpgrade, gwRelay101, gwRelay101Plain, gwProtected, gwDryRun, gwWatched}
 
 // accessKeysData maps accessKey for the shipped site (policy data, the
 // format of config/huawei.Caddyfile's access_keys.yaml).
@@ -297,6 +301,8 @@ http://%s {
 	b.WriteString(site(gwProtected, keystone, "\n\t\tpolicy "+lc.shippedDir+" "+lc.libDir+"\n\t\tdata "+lc.protectedData+
 		"\n\t\tserver_api http://"+novaAddr+" {\n\t\t\tttl 1ns\n\t\t}"+logged(gwProtected), novaAddr))
 	b.WriteString(site(gwDryRun, keystone, "\n\t\tdry_run unlock"+logged(gwDryRun), novaAddr))
+	b.WriteString(site(gwWatched, keystone, "\n\t\tpolicy "+watchedDir+"\n\t\tdecision "+watchedDecision+
+		"\n\t\twatch "+watchInterval.String()+logged(gwWatched), novaAddr))
 	return b.String()
 }
 
