@@ -19,15 +19,16 @@ import (
 )
 
 // The policy's life around the request: rules that read the server's live
-// state at Nova (server_api, ecs.server), shadow decisions (dry_run) and
-// policy files edited under traffic (watch). Each is shown against the real
-// nova-api: what Nova executed, what its database holds and what the
-// decision record says.
+// state at Nova (server_api, ecs.server), shadow decisions (dry_run), policy
+// files edited under traffic (watch) and OPA bundles (bundle). Each is shown
+// against the real nova-api: what Nova executed, what its database holds
+// and what the decision record says.
 
 // lifecycleFiles are what the lifecycle sites load, prepared by TestMain.
 type lifecycleFiles struct {
 	shippedDir, libDir string // the repository's rego/ecsgate and rego/lib
 	protectedData      string // data turning the library's protected rule on
+	bundleURL          string
 }
 
 // lifecycleSetup writes the lifecycle sites' files into workDir: the data
@@ -517,4 +518,115 @@ func gatewayLogLines(s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// ---- 4. OPA bundles --------------------------------------------------------------
+
+// bundleDecision is the bundled policy's decision path.
+const bundleDecision = "data.e2e.bundle.decision"
+
+// mainTB is the testing.TB TestMain's own fixtures report to, TestMain
+// having no *testing.T: cleanups run when TestMain returns. Any other use
+// reaches the nil embedded TB and panics rather than passing unnoticed.
+type mainTB struct {
+	testing.TB
+	cleanups []func()
+}
+
+func (m *mainTB) Helper()          {}
+func (m *mainTB) Cleanup(f func()) { m.cleanups = append(m.cleanups, f) }
+
+func (m *mainTB) cleanup() {
+	for i := len(m.cleanups) - 1; i >= 0; i-- {
+		m.cleanups[i]()
+	}
+}
+
+// bundleModule lets every authenticated request through, but unlock while
+// the bundle's data freezes unlocks.
+const bundleModule = `package e2e.bundle
+
+default decision := {"allow": false, "reasons": ["e2e bundle: authentication required"]}
+
+decision := {"allow": false, "reasons": ["e2e bundle: unlocks are frozen"]} if {
+	input.identity != null
+	input.action.name == "unlock"
+	data.e2e.settings.freeze_unlocks
+} else := {"allow": true, "reasons": []} if {
+	input.identity != null
+}
+`
+
+func setBundle(t *testing.T, revision string, freeze bool) {
+	t.Helper()
+	bundleSrv.Set(t, revision, map[string]string{"e2e/bundle.rego": bundleModule},
+		map[string]any{"e2e": map[string]any{"settings": map[string]any{"freeze_unlocks": freeze}}}, nil)
+}
+
+// bundleActivated is set once a bundle was served: the gateway keeps the
+// last good revision for good, so the 503 before the first can only be
+// seen once per run.
+var bundleActivated bool
+
+// TestBundle: a site whose policy comes from an OPA bundle answers 503
+// until the first bundle activates, then decides by it, and by the next
+// revision once that is served.
+func TestBundle(t *testing.T) {
+	keepServers(t)
+	s1 := env["SERVER1"]
+	action := "/v2.1/servers/" + s1 + "/action"
+	resetServers(t)
+	lockAs(t, "alice", s1)
+
+	if bundleActivated {
+		t.Log("a bundle is already active in this gateway: skipping the 503 before the first")
+	} else {
+		t.Run("503 before the first bundle", func(t *testing.T) {
+			mark := nlog.mark(t)
+			status, hdr, body := httpDo(t, gwBundle, "alice", http.MethodGet, "/v2.1/servers/"+s1, "")
+			require.Equal(t, http.StatusServiceUnavailable, status, "%s", body)
+			novaFault(t, status, hdr, body, "serviceUnavailable")
+			status, _, body = httpDo(t, gwBundle, "alice", http.MethodPost, action, `{"unlock": null}`)
+			require.Equal(t, http.StatusServiceUnavailable, status, "%s", body)
+			assert.Empty(t, nlog.since(t, mark), "nothing may reach nova-api")
+			assert.Equal(t, "locked(owner)", novaDBState(t, s1).short())
+		})
+	}
+
+	// awaitRevision reads until the site decides by revision: a read may
+	// be repeated, an unlock is sent once, when the revision is known.
+	awaitRevision := func(t *testing.T, revision string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			status, hdr, body := httpDo(t, gwBundle, "alice", http.MethodGet, "/v2.1/servers/"+s1, "")
+			if status == http.StatusOK && decisionFor(t, gwBundle, hdr).revision() == revision {
+				return
+			}
+			require.True(t, time.Now().Before(deadline), "revision %s not active after 10 s: %d %.200s", revision, status, body)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	t.Run("r1 freezes unlocks", func(t *testing.T) {
+		setBundle(t, "e2e-r1", true)
+		bundleActivated = true
+		awaitRevision(t, "e2e-r1")
+		mark := nlog.mark(t)
+		status, hdr, body := httpDo(t, gwBundle, "alice", http.MethodPost, action, `{"unlock": null}`)
+		require.Equal(t, http.StatusForbidden, status, "%s", body)
+		assert.Contains(t, novaFault(t, status, hdr, body, "forbidden"), "e2e bundle: unlocks are frozen")
+		assert.Empty(t, nlog.since(t, mark), "nothing may reach nova-api")
+		assert.Equal(t, "e2e-r1", decisionFor(t, gwBundle, hdr).revision())
+		assert.Equal(t, "locked(owner)", novaDBState(t, s1).short())
+	})
+
+	t.Run("r2 lifts the freeze", func(t *testing.T) {
+		setBundle(t, "e2e-r2", false)
+		awaitRevision(t, "e2e-r2")
+		status, hdr, body := httpDo(t, gwBundle, "alice", http.MethodPost, action, `{"unlock": null}`)
+		require.Equal(t, http.StatusAccepted, status, "%s", body)
+		assert.Equal(t, "e2e-r2", decisionFor(t, gwBundle, hdr).revision())
+		assert.Equal(t, "unlocked", novaDBState(t, s1).short())
+	})
 }

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ecsgate/ecsgate/internal/bundletest"
 )
 
 // Gateway sites (all bound to 127.0.0.1) and fixed upstream addresses.
@@ -36,6 +38,7 @@ const (
 	gwProtected       = "127.0.0.1:18089"
 	gwDryRun          = "127.0.0.1:18090"
 	gwWatched         = "127.0.0.1:18091"
+	gwBundle          = "127.0.0.1:18092"
 	gwAdmin           = "localhost:2399"
 	novaAddr          = "127.0.0.1:8774"
 
@@ -63,11 +66,14 @@ var (
 
 	// The policy directory the watched site reloads (lifecycle_test.go).
 	watchedDir string
+	// The bundle server the bundle site polls; empty until a test sets a
+	// bundle (lifecycle_test.go).
+	bundleSrv *bundletest.Server
 )
 
 // sites are every gateway site TestMain starts and waits for.
 var sites = []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown,
-	gwRelayUpgrade, gwRelay101, gwRelay101Plain, gwProtected, gwDryRun, gwWatched}
+	gwRelayUpgrade, gwRelay101, gwRelay101Plain, gwProtected, gwDryRun, gwWatched, gwBundle}
 
 // accessKeysData maps accessKey for the shipped site (policy data, the
 // format of config/huawei.Caddyfile's access_keys.yaml).
@@ -211,6 +217,13 @@ func runMain(m *testing.M) int {
 		logf("%v", err)
 		return 2
 	}
+	// The bundle site needs its server's URL before the gateway starts, so
+	// the server lives as long as the run; TestBundle sets its bundles.
+	var mt mainTB
+	defer mt.cleanup()
+	bundleSrv = bundletest.New(&mt)
+	lc.bundleURL = bundleSrv.BundleURL()
+
 	caddyfile := filepath.Join(workDir, "Caddyfile")
 	cfg := renderCaddyfile(env["KEYSTONE_URL"], policyFile, dataFile, slow.URL+"/v3", garbage.URL+"/v3", closedPort, lc)
 	if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
@@ -303,6 +316,8 @@ http://%s {
 	b.WriteString(site(gwDryRun, keystone, "\n\t\tdry_run unlock"+logged(gwDryRun), novaAddr))
 	b.WriteString(site(gwWatched, keystone, "\n\t\tpolicy "+watchedDir+"\n\t\tdecision "+watchedDecision+
 		"\n\t\twatch "+watchInterval.String()+logged(gwWatched), novaAddr))
+	b.WriteString(site(gwBundle, keystone, "\n\t\tbundle "+lc.bundleURL+" {\n\t\t\tpolling 1s 1s\n\t\t}\n\t\tdecision "+bundleDecision+
+		logged(gwBundle), novaAddr))
 	return b.String()
 }
 
