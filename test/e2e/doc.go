@@ -23,6 +23,12 @@
 //	        then pipes raw bytes to nova-api (a WebSocket-capable balancer)
 //	:18087  shipped policy -> a relay that answers 101 to every request
 //	:18088  the same with reverse_proxy's plain http transport
+//	:18089  rego/ecsgate + rego/lib with the protected rule on, server_api
+//	        nova-api (ttl 1ns); decision log
+//	:18090  shipped policy, dry_run unlock; decision log
+//	:18091  a policy directory the test rewrites, watch 50ms; decision log
+//	:18092  an OPA bundle from an internal/bundletest server TestMain
+//	        starts (empty until TestBundle sets one); decision log
 //	admin   localhost:2399
 //
 // Every site but :18088 proxies through the ecs_verified transport, as the

@@ -375,6 +375,13 @@ func (r *relay) handle(c net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(up, br)
+		// Pass the client's end on. A tunnel nothing was sent through is
+		// otherwise a silent connection to nova-api, whose one worker
+		// (uwsgi, TCP_DEFER_ACCEPT) accepts it seconds later and then waits
+		// out its 4 s socket timeout on it: a stall in some later test.
+		if tc, ok := up.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
 		close(done)
 	}()
 	_, _ = io.Copy(c, up)

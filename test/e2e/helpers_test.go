@@ -442,7 +442,15 @@ type decisionRec struct {
 	} `json:"result"`
 	Status   int    `json:"status"`
 	Rejected string `json:"rejected"`
+	DryRun   bool   `json:"dry_run"`
+	Bundles  map[string]struct {
+		Revision string `json:"revision"`
+	} `json:"bundles"`
 }
+
+// revision is the policy revision that decided (a bundle's manifest
+// revision, or a digest of the policy files).
+func (d decisionRec) revision() string { return d.Bundles["ecsgate"].Revision }
 
 // who names the caller a record was decided for: "alice/<project id>",
 // "ak:<AK>" or "anonymous".

@@ -14,11 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ecsgate/ecsgate/internal/bundletest"
 )
 
 // Gateway sites (all bound to 127.0.0.1) and fixed upstream addresses.
@@ -32,6 +35,10 @@ const (
 	gwRelayUpgrade    = "127.0.0.1:18086"
 	gwRelay101        = "127.0.0.1:18087"
 	gwRelay101Plain   = "127.0.0.1:18088"
+	gwProtected       = "127.0.0.1:18089"
+	gwDryRun          = "127.0.0.1:18090"
+	gwWatched         = "127.0.0.1:18091"
+	gwBundle          = "127.0.0.1:18092"
 	gwAdmin           = "localhost:2399"
 	novaAddr          = "127.0.0.1:8774"
 
@@ -56,7 +63,17 @@ var (
 
 	// Relays in front of nova-api that switch protocols (forwarded_test.go).
 	upgradeRelay, always101Relay *relay
+
+	// The policy directory the watched site reloads (lifecycle_test.go).
+	watchedDir string
+	// The bundle server the bundle site polls; empty until a test sets a
+	// bundle (lifecycle_test.go).
+	bundleSrv *bundletest.Server
 )
+
+// sites are every gateway site TestMain starts and waits for.
+var sites = []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown,
+	gwRelayUpgrade, gwRelay101, gwRelay101Plain, gwProtected, gwDryRun, gwWatched, gwBundle}
 
 // accessKeysData maps accessKey for the shipped site (policy data, the
 // format of config/huawei.Caddyfile's access_keys.yaml).
@@ -129,7 +146,7 @@ func runMain(m *testing.M) int {
 		logf("no gateway binary at %s (go build -o bin/ecsgate ./cmd/ecsgate): %v", bin, err)
 		return 2
 	}
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, gwRelay101Plain, "127.0.0.1:2399"} {
+	for _, addr := range slices.Concat(sites, []string{"127.0.0.1:2399"}) {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			logf("%s is already in use (a gateway left over from an earlier run?); refusing to start", addr)
@@ -195,8 +212,20 @@ func runMain(m *testing.M) int {
 		logf("%v", err)
 		return 2
 	}
+	lc, err := lifecycleSetup()
+	if err != nil {
+		logf("%v", err)
+		return 2
+	}
+	// The bundle site needs its server's URL before the gateway starts, so
+	// the server lives as long as the run; TestBundle sets its bundles.
+	var mt mainTB
+	defer mt.cleanup()
+	bundleSrv = bundletest.New(&mt)
+	lc.bundleURL = bundleSrv.BundleURL()
+
 	caddyfile := filepath.Join(workDir, "Caddyfile")
-	cfg := renderCaddyfile(env["KEYSTONE_URL"], policyFile, dataFile, slow.URL+"/v3", garbage.URL+"/v3", closedPort)
+	cfg := renderCaddyfile(env["KEYSTONE_URL"], policyFile, dataFile, slow.URL+"/v3", garbage.URL+"/v3", closedPort, lc)
 	if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
 		logf("%v", err)
 		return 2
@@ -213,7 +242,7 @@ func runMain(m *testing.M) int {
 			logf("stopping the gateway: %v", err)
 		}
 	}()
-	for _, addr := range []string{gwShipped, gwDeny, gwKeystoneDown, gwKeystoneSlow, gwKeystoneGarbage, gwUpstreamDown, gwRelayUpgrade, gwRelay101, gwRelay101Plain} {
+	for _, addr := range sites {
 		if err := gw.waitReady(addr, 30*time.Second); err != nil {
 			logf("gateway site %s: %v\n%s", addr, err, tail(gatewayLg, 40))
 			return 2
@@ -234,7 +263,7 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-func renderCaddyfile(keystone, denyPolicyFile, dataFile, slowKeystone, garbageKeystone, closed string) string {
+func renderCaddyfile(keystone, denyPolicyFile, dataFile, slowKeystone, garbageKeystone, closed string, lc lifecycleFiles) string {
 	// The sites the tests ask "for whom was this decided?" keep a decision
 	// log (one per site: two sinks must not share a file).
 	logged := func(addr string) string {
@@ -279,6 +308,16 @@ http://%s {
 	// reverse_proxy acts on it; the plain site shows what happens without.
 	b.WriteString(site(gwRelay101, keystone, logged(gwRelay101), always101Relay.addr()))
 	b.WriteString(siteVia("http", gwRelay101Plain, keystone, logged(gwRelay101Plain), always101Relay.addr()))
+
+	// lifecycle_test.go. ttl 1ns: every decision sees Nova's metadata as
+	// it is now, not as the 5 s cache remembers it.
+	b.WriteString(site(gwProtected, keystone, "\n\t\tpolicy "+lc.shippedDir+" "+lc.libDir+"\n\t\tdata "+lc.protectedData+
+		"\n\t\tserver_api http://"+novaAddr+" {\n\t\t\tttl 1ns\n\t\t}"+logged(gwProtected), novaAddr))
+	b.WriteString(site(gwDryRun, keystone, "\n\t\tdry_run unlock"+logged(gwDryRun), novaAddr))
+	b.WriteString(site(gwWatched, keystone, "\n\t\tpolicy "+watchedDir+"\n\t\tdecision "+watchedDecision+
+		"\n\t\twatch "+watchInterval.String()+logged(gwWatched), novaAddr))
+	b.WriteString(site(gwBundle, keystone, "\n\t\tbundle "+lc.bundleURL+" {\n\t\t\tpolling 1s 1s\n\t\t}\n\t\tdecision "+bundleDecision+
+		logged(gwBundle), novaAddr))
 	return b.String()
 }
 
