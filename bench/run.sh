@@ -277,7 +277,9 @@ gateways="plain $SITES"
 base_note=
 if [ -n "$BASE_BIN" ]; then
 	base_transport=
-	if ! "$BASE_BIN" list-modules 2>/dev/null | grep -qx 'http.reverse_proxy.transport.ecs_verified'; then
+	# Not grep -q: it would stop reading, and pipefail would count the
+	# list-modules SIGPIPE as "not found".
+	if ! "$BASE_BIN" list-modules 2>/dev/null | grep -x 'http.reverse_proxy.transport.ecs_verified' >/dev/null; then
 		base_transport=plain
 		base_note=" (no ecs_verified in that build: plain http transport)"
 	fi
