@@ -2,6 +2,7 @@ package policy
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -40,7 +41,9 @@ func newDecisionCache(paths []ast.Ref, max int) *decisionCache {
 // as written), so two keys are equal exactly when every part is: no hash
 // collision can mix up two inputs.
 func (c *decisionCache) key(input ast.Value) (string, bool) {
-	buf := make([]byte, 0, 512)
+	buf := make([]byte, 1, 512)
+	buf[0] = 'a'
+
 	for _, p := range c.paths {
 		v, err := input.Find(p)
 		if err != nil {
@@ -293,4 +296,193 @@ func minimalPaths(paths []ast.Ref) []ast.Ref {
 		out = append(out, p)
 	}
 	return out
+}
+
+// inputKey is key computed from the Go input instead of its OPA value, so
+// that a cached decision costs no OPA value. It covers the paths the input
+// document has (docs/policy-input.md); for a path into the identity it keys
+// on the whole identity's canonical text, fixed when the identity was sealed
+// (a coarser key is still exact: equal identities read alike). It reports
+// false when it cannot say (an identity that was not sealed): the caller
+// then keys on the OPA value. Its keys start with 'g', the OPA value's with
+// 'a', so the two never meet.
+func (c *decisionCache) inputKey(in *Input) (string, bool) {
+	buf := make([]byte, 1, 512)
+	buf[0] = 'g'
+	for _, p := range c.paths {
+		var ok bool
+		if buf, ok = appendInputPath(buf, in, p); !ok {
+			return "", false
+		}
+		buf = append(buf, '\n')
+	}
+	return string(buf), true
+}
+
+// Markers of inputKey's components: a value of a kind, or absent (the
+// policy would find it undefined).
+const (
+	keyAbsent = '-'
+	keyNull   = '0'
+	keyString = 's'
+	keyList   = 'l'
+	keyMap    = 'm'
+	keyRaw    = 'j'
+	keyTerm   = 't'
+)
+
+func appendLen(buf []byte, kind byte, s string) []byte {
+	buf = append(buf, kind)
+	buf = strconv.AppendInt(buf, int64(len(s)), 10)
+	buf = append(buf, ':')
+	return append(buf, s...)
+}
+
+func appendList(buf []byte, ss []string) []byte {
+	buf = append(buf, keyList)
+	buf = strconv.AppendInt(buf, int64(len(ss)), 10)
+	for _, s := range ss {
+		buf = appendLen(buf, keyString, s)
+	}
+	return buf
+}
+
+func appendMap(buf []byte, m map[string]string) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	buf = append(buf, keyMap)
+	buf = strconv.AppendInt(buf, int64(len(keys)), 10)
+	for _, k := range keys {
+		buf = appendLen(buf, keyString, k)
+		buf = appendLen(buf, keyString, m[k])
+	}
+	return buf
+}
+
+// appendLeaf appends a string field read at path[depth:]: a string has no
+// fields, so anything deeper is absent.
+func appendLeaf(buf []byte, s string, rest ast.Ref) []byte {
+	if len(rest) > 0 {
+		return append(buf, keyAbsent)
+	}
+	return appendLen(buf, keyString, s)
+}
+
+func appendNullableLeaf(buf []byte, s string, rest ast.Ref) []byte {
+	if len(rest) > 0 {
+		return append(buf, keyAbsent)
+	}
+	if s == "" {
+		return append(buf, keyNull)
+	}
+	return appendLen(buf, keyString, s)
+}
+
+func segment(r ast.Ref, i int) string {
+	return string(r[i].Value.(ast.String))
+}
+
+func appendInputPath(buf []byte, in *Input, p ast.Ref) ([]byte, bool) {
+	switch segment(p, 0) {
+	case "request":
+		return appendRequest(buf, &in.Request, p[1:]), true
+	case "api":
+		return appendAPI(buf, in.API, p[1:]), true
+	case "operation":
+		return appendLeaf(buf, in.Operation, p[1:]), true
+	case "project_id":
+		return appendNullableLeaf(buf, in.ProjectID, p[1:]), true
+	case "server_ids":
+		if len(p) > 1 {
+			return append(buf, keyAbsent), true // a list has no named fields
+		}
+		return appendList(buf, in.ServerIDs), true
+	case "action":
+		a := in.Action
+		if a == nil {
+			if len(p) > 1 {
+				return append(buf, keyAbsent), true
+			}
+			return append(buf, keyNull), true
+		}
+		if len(p) > 1 && segment(p, 1) == "name" {
+			return appendLeaf(buf, a.Name, p[2:]), true
+		}
+		if len(p) > 1 && segment(p, 1) != "args" {
+			return append(buf, keyAbsent), true
+		}
+		// The action whole, its args, or a path inside them: keyed on
+		// the name and the args' exact bytes (equal bytes, equal values).
+		buf = appendLen(buf, keyString, a.Name)
+		return appendLen(buf, keyRaw, string(a.Args)), true
+	case "identity":
+		id := in.Identity
+		if id == nil {
+			if len(p) > 1 {
+				return append(buf, keyAbsent), true
+			}
+			return append(buf, keyNull), true
+		}
+		if id.sealed == nil {
+			return buf, false
+		}
+		return appendLen(buf, keyTerm, id.sealedText), true
+	}
+	return append(buf, keyAbsent), true // the input has no such field
+}
+
+func appendRequest(buf []byte, r *Request, rest ast.Ref) []byte {
+	if len(rest) == 0 {
+		buf = appendLen(buf, keyString, r.ID)
+		buf = appendLen(buf, keyString, r.Method)
+		buf = appendLen(buf, keyString, r.Path)
+		buf = appendLen(buf, keyString, r.Query)
+		buf = appendMap(buf, r.Headers)
+		return appendLen(buf, keyString, r.RemoteIP)
+	}
+	switch segment(rest, 0) {
+	case "id":
+		return appendLeaf(buf, r.ID, rest[1:])
+	case "method":
+		return appendLeaf(buf, r.Method, rest[1:])
+	case "path":
+		return appendLeaf(buf, r.Path, rest[1:])
+	case "query":
+		return appendLeaf(buf, r.Query, rest[1:])
+	case "remote_ip":
+		return appendLeaf(buf, r.RemoteIP, rest[1:])
+	case "headers":
+		if len(rest) == 1 {
+			return appendMap(buf, r.Headers)
+		}
+		v, ok := r.Headers[segment(rest, 1)]
+		if !ok {
+			return append(buf, keyAbsent)
+		}
+		return appendLeaf(buf, v, rest[2:])
+	}
+	return append(buf, keyAbsent)
+}
+
+func appendAPI(buf []byte, a API, rest ast.Ref) []byte {
+	if len(rest) == 0 {
+		buf = appendLen(buf, keyString, a.Family)
+		buf = appendLen(buf, keyString, a.Version)
+		buf = appendLen(buf, keyString, a.Microversion)
+		return appendLen(buf, keyString, a.Route)
+	}
+	switch segment(rest, 0) {
+	case "family":
+		return appendLeaf(buf, a.Family, rest[1:])
+	case "version":
+		return appendLeaf(buf, a.Version, rest[1:])
+	case "microversion":
+		return appendLeaf(buf, a.Microversion, rest[1:])
+	case "route":
+		return appendLeaf(buf, a.Route, rest[1:])
+	}
+	return append(buf, keyAbsent)
 }

@@ -141,11 +141,33 @@ func (e *Engine) activate(ctx context.Context, src *source) error {
 // Decide evaluates the policy for in. A non-nil error always comes with a
 // denying decision: callers may rely on Allow alone.
 func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
+	c := e.active.Load()
+	if c == nil {
+		return denyOnError(), ErrNotReady
+	}
+	if err := ctx.Err(); err != nil {
+		return denyOnError(), fmt.Errorf("evaluating %s: %w", e.opts.Decision, err)
+	}
+	// The cache key comes from the Go input when it can: a decision taken
+	// from the cache then costs no OPA value at all.
+	var key string
+	cacheable := false
+	if c.cache != nil {
+		if key, cacheable = c.cache.inputKey(in); cacheable {
+			if d, hit := c.cache.get(key); hit {
+				d.Cached = true
+				return d, nil
+			}
+		}
+	}
 	val, err := in.Value()
 	if err != nil {
 		return denyOnError(), fmt.Errorf("building policy input: %w", err)
 	}
-	return e.DecideValue(ctx, val)
+	if cacheable {
+		return e.evaluate(ctx, c, val, key, true)
+	}
+	return e.decide(ctx, c, val)
 }
 
 // DecideValue evaluates the policy for an input already built as an OPA
@@ -155,6 +177,12 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 	if c == nil {
 		return denyOnError(), ErrNotReady
 	}
+	return e.decide(ctx, c, input)
+}
+
+// decide answers from revision c's cache, keyed on the OPA value, or
+// evaluates.
+func (e *Engine) decide(ctx context.Context, c *compiled, input ast.Value) (Decision, error) {
 	// A request whose client is gone or whose deadline passed is denied
 	// outright: OPA notices cancellation only at its next check.
 	if err := ctx.Err(); err != nil {
@@ -171,6 +199,12 @@ func (e *Engine) DecideValue(ctx context.Context, input ast.Value) (Decision, er
 			}
 		}
 	}
+	return e.evaluate(ctx, c, input, key, cacheable)
+}
+
+// evaluate runs the policy; the decision is remembered under key when
+// cacheable.
+func (e *Engine) evaluate(ctx context.Context, c *compiled, input ast.Value, key string, cacheable bool) (Decision, error) {
 	cancel := newDeadline(ctx, e.opts.Timeout)
 	opts := []rego.EvalOption{
 		rego.EvalParsedInput(input),

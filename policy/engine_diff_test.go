@@ -167,9 +167,12 @@ decision := {"allow": true}
 	}
 	rng := rand.New(rand.NewPCG(5, 8))
 	var pool []*Input
-	for range 40 {
+	for i := range 40 {
 		in := randomInput(rng)
 		inventoryInput(rng, in)
+		if in.Identity != nil && i%4 != 0 {
+			in.Identity.Seal()
+		}
 		pool = append(pool, in)
 	}
 	for name, tc := range cases {
@@ -192,7 +195,14 @@ decision := {"allow": true}
 				}
 				val, err := in.Value()
 				require.NoError(t, err)
-				got, gotErr := cached.DecideValue(t.Context(), val)
+				var got Decision
+				var gotErr error
+				if i%2 == 0 {
+					got, gotErr = cached.DecideValue(t.Context(), val)
+				} else {
+					// Keyed on the Go input (sealed identities).
+					got, gotErr = cached.Decide(t.Context(), &in)
+				}
 				want, wantErr := fresh.DecideValue(t.Context(), val)
 				require.Equal(t, wantErr == nil, gotErr == nil)
 				got.Cached = false
@@ -200,6 +210,21 @@ decision := {"allow": true}
 			}
 			hits, _, enabled := cached.CacheStats()
 			require.Equal(t, tc.cacheable, enabled, "cacheable")
+			if tc.cacheable {
+				c := cached.active.Load().cache
+				goKeys, valueKeys := 0, 0
+				for _, gen := range []map[string]Decision{c.cur, c.old} {
+					for k := range gen {
+						if k[0] == 'g' {
+							goKeys++
+						} else {
+							valueKeys++
+						}
+					}
+				}
+				require.Positive(t, goKeys, "decisions keyed on the Go input")
+				require.Positive(t, valueKeys, "decisions keyed on the OPA value")
+			}
 			if tc.cacheable {
 				require.Positive(t, hits)
 			}

@@ -62,8 +62,10 @@ type Identity struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	AccessKey   string    `json:"access_key"`
 
-	// sealed is the identity's OPA value, built once by Seal.
-	sealed *ast.Term
+	// sealed is the identity's OPA value, built once by Seal, and
+	// sealedText its canonical text (the decision cache's key for it).
+	sealed     *ast.Term
+	sealedText string
 }
 
 // Seal builds the identity's OPA value once, for every input it will be
@@ -72,7 +74,8 @@ type Identity struct {
 // identity must not be modified afterwards.
 func (id *Identity) Seal() *Identity {
 	id.sealed = nil
-	id.sealed = id.term()
+	term := id.term()
+	id.sealed, id.sealedText = term, term.String()
 	return id
 }
 

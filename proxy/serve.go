@@ -419,7 +419,7 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header) (*policy.Identi
 			id.Project = &policy.Scope{ID: hdr.Get("X-Project-Id")}
 			id.Scope = &policy.IdentityScope{Type: policy.ScopeProject, Project: id.Project}
 		}
-		return id, "", false, nil
+		return id.Seal(), "", false, nil
 	case identity.CredentialToken:
 		identity.StripSpoofable(hdr, false)
 		if h.keystone == nil {
