@@ -206,6 +206,12 @@ func cachePlan(modules map[string]*ast.Module) ([]ast.Ref, bool) {
 					ok = false // input as a whole
 				}
 			case ast.Ref:
+				// A built-in named as a value (`with f as time.now_ns`)
+				// is called all the same.
+				if nondeterministic(t) {
+					ok = false
+					return true
+				}
 				if !v.HasPrefix(ast.InputRootRef) {
 					return false
 				}
@@ -215,8 +221,8 @@ func cachePlan(modules map[string]*ast.Module) ([]ast.Ref, bool) {
 					return true
 				}
 				paths = append(paths, path)
-				// The rest of the ref (a variable index) is a term of its
-				// own, visited below, and may read input again.
+				// The rest of the ref (a variable index) may read input
+				// again: walked here, since the ref's terms are not.
 				for _, seg := range v[1+len(path):] {
 					ast.WalkTerms(seg, func(t *ast.Term) bool {
 						if r, isRef := t.Value.(ast.Ref); isRef && r.HasPrefix(ast.InputRootRef) {
@@ -275,13 +281,21 @@ func nondeterministic(op *ast.Term) bool {
 		return true
 	}
 	name := ref.String()
-	if name == ServerBuiltin {
+	if name == ServerBuiltin || readsTheClock[name] {
 		return true
 	}
 	if b, ok := ast.BuiltinMap[name]; ok {
 		return b.Nondeterministic
 	}
 	return false
+}
+
+// readsTheClock are built-ins whose answer depends on the current time
+// although OPA does not mark them non-deterministic: certificate chains are
+// verified against now.
+var readsTheClock = map[string]bool{
+	"crypto.x509.parse_and_verify_certificates":              true,
+	"crypto.x509.parse_and_verify_certificates_with_options": true,
 }
 
 // minimalPaths sorts and dedups paths and drops any path another one is a

@@ -261,6 +261,11 @@ d if [x | x := rand.intn("s", 10)][0] > input.t`: `uncacheable`,
 		`package p
 d if ecs.server(input.id).locked`: `uncacheable`,
 		`package p
+d if crypto.x509.parse_and_verify_certificates(input.chain)[0]`: `uncacheable`,
+		`package p
+f(_, _) := 1
+d if f("s", input.x) > 0 with f as rand.intn`: `uncacheable`,
+		`package p
 d if f(input.y.z)
 f(x) if x == 1`: `[y.z]`,
 	} {
