@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -135,7 +137,6 @@ func (e *Engine) bundleUpdate(ctx context.Context, u download.Update) error {
 		raw:      map[string][]byte{},
 		data:     u.Bundle.Data,
 		revision: u.Bundle.Manifest.Revision,
-		name:     e.opts.Bundle.URL,
 	}
 	if src.data == nil {
 		src.data = map[string]any{}
@@ -149,11 +150,7 @@ func (e *Engine) bundleUpdate(ctx context.Context, u download.Update) error {
 		return nil
 	}
 	if src.revision == "" {
-		names := make([]string, 0, len(src.raw))
-		for n := range src.raw {
-			names = append(names, n)
-		}
-		src.revision = revision(sortedCopy(names), src.raw, src.data)
+		src.revision = revision(slices.Sorted(maps.Keys(src.raw)), src.raw, src.data)
 	}
 	if err := e.activate(ctx, src); err != nil {
 		e.reportError(fmt.Errorf("bundle %s: %w", e.opts.Bundle.URL, err))

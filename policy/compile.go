@@ -28,7 +28,6 @@ type source struct {
 	data map[string]any
 	// revision is set for bundles (the manifest's); files get a hash.
 	revision string
-	name     string
 }
 
 // compile prepares the decision query for src, type-checked against OPA's
@@ -82,7 +81,7 @@ func (e *Engine) compile(ctx context.Context, src *source) (*compiled, error) {
 	if rev == "" {
 		rev = revision(names, src.raw, src.data)
 	}
-	return &compiled{query: pq, compiler: compiler, store: store, revision: rev, source: src.name, cache: cache}, nil
+	return &compiled{query: pq, compiler: compiler, store: store, revision: rev, cache: cache}, nil
 }
 
 // newCompiler knows ecsgate's built-ins: a compiler handed to rego does not
@@ -103,11 +102,7 @@ func loadFiles(policies, data []string) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &source{modules: map[string]*ast.Module{}, raw: map[string][]byte{}, data: docs,
-		name: strings.Join(policies, ", ")}
-	if src.name == "" {
-		src.name = "embedded"
-	}
+	src := &source{modules: map[string]*ast.Module{}, raw: map[string][]byte{}, data: docs}
 	for name, f := range files {
 		src.modules[name] = f.Parsed
 		src.raw[name] = f.Raw

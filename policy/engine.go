@@ -65,8 +65,6 @@ type Options struct {
 type Engine struct {
 	opts   Options
 	active atomic.Pointer[compiled]
-	// revisions counts activations, for tests and the log.
-	revisions atomic.Int64
 	// loaded fingerprints the files the first revision was read from.
 	loaded string
 }
@@ -81,8 +79,6 @@ type compiled struct {
 	compiler *ast.Compiler
 	store    storage.Store
 	revision string
-	// source names where the revision came from, for logs.
-	source string
 	// cache is nil when the revision cannot be cached.
 	cache *decisionCache
 }
@@ -131,7 +127,6 @@ func (e *Engine) activate(ctx context.Context, src *source) error {
 		return err
 	}
 	e.active.Store(c)
-	e.revisions.Add(1)
 	if e.opts.OnActivate != nil {
 		e.opts.OnActivate(c.revision)
 	}

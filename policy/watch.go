@@ -75,9 +75,3 @@ func fingerprint(policies, data []string) string {
 	slices.Sort(entries)
 	return strings.Join(entries, "\n")
 }
-
-func sortedCopy(s []string) []string {
-	s = slices.Clone(s)
-	slices.Sort(s)
-	return s
-}

@@ -20,7 +20,9 @@ import (
 // that differs. Nothing here changes after it is put in the context.
 type decidedRequest struct {
 	decisionID string
-	method     string
+	// revision is the policy revision that decided.
+	revision string
+	method   string
 	// requestURI is the request target as written on the wire
 	// (url.URL.RequestURI: escaped path and raw query).
 	requestURI string
@@ -46,9 +48,10 @@ func decidedFrom(ctx context.Context) *decidedRequest {
 }
 
 // newDecidedRequest snapshots r as it is handed to the next handler.
-func newDecidedRequest(r *http.Request, body []byte, in *policy.Input, h *Handler) *decidedRequest {
+func newDecidedRequest(r *http.Request, body []byte, in *policy.Input, revision string, h *Handler) *decidedRequest {
 	return &decidedRequest{
 		decisionID: in.Request.ID,
+		revision:   revision,
 		method:     r.Method,
 		requestURI: r.URL.RequestURI(),
 		header:     r.Header.Clone(),

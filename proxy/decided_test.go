@@ -15,7 +15,7 @@ import (
 
 func decidedFor(t *testing.T, r *http.Request, body string) *decidedRequest {
 	t.Helper()
-	return newDecidedRequest(r, []byte(body), &policy.Input{Request: policy.Request{ID: "d-1"}}, nil)
+	return newDecidedRequest(r, []byte(body), &policy.Input{Request: policy.Request{ID: "d-1"}}, "rev", nil)
 }
 
 // outgoing is what reverse_proxy hands its transport for r: a clone with

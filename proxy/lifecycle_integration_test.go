@@ -39,6 +39,18 @@ func lifecycleGateway(t *testing.T, policyBlock string) {
 // given directives, and the simulator on :9081.
 func simulatorGateway(t *testing.T, gatewaySite string) {
 	t.Helper()
+	withSimulator(t, `
+http://127.0.0.1:9080 {
+	bind 127.0.0.1
+	`+gatewaySite+`
+}
+`)
+}
+
+// withSimulator runs a real Caddy with the given sites and the simulator on
+// :9081.
+func withSimulator(t *testing.T, sites string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: starts Caddy")
 	}
@@ -50,12 +62,7 @@ func simulatorGateway(t *testing.T, gatewaySite string) {
 	skip_install_trust
 	grace_period 1ns
 }
-
-http://127.0.0.1:9080 {
-	bind 127.0.0.1
-	` + gatewaySite + `
-}
-
+` + sites + `
 http://127.0.0.1:9081 {
 	bind 127.0.0.1
 	ecs_simulator {
@@ -291,7 +298,6 @@ func TestTwoGatewaysOnOneBundle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts Caddy")
 	}
-	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	bundles := bundletest.New(t)
 	logs := &decisionLogService{}
 	logSrv := httptest.NewServer(logs)
@@ -314,25 +320,7 @@ http://` + addr + ` {
 }
 `
 	}
-	cfg := `{
-	admin localhost:2999
-	http_port 9080
-	auto_https off
-	skip_install_trust
-	grace_period 1ns
-}
-` + site("127.0.0.1:9080") + site("127.0.0.1:9082") + `
-http://127.0.0.1:9081 {
-	bind 127.0.0.1
-	ecs_simulator {
-		public_url http://127.0.0.1:9080/v2.1
-		identity_url http://127.0.0.1:9081/v3
-		image_url http://127.0.0.1:9081/image
-	}
-}
-`
-	caddytest.NewTester(t).InitServer(cfg, "caddyfile")
-	http.DefaultClient.CloseIdleConnections()
+	withSimulator(t, site("127.0.0.1:9080")+site("127.0.0.1:9082"))
 	gateways := []string{"http://127.0.0.1:9080", "http://127.0.0.1:9082"}
 	read := func(gw string) answer { return call(t, gw, "GET", serverPath+server1, "demo-carol", "") }
 

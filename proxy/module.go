@@ -301,9 +301,6 @@ func (h *Handler) Validate() error {
 	if h.EvalTimeout < 0 {
 		return fmt.Errorf("eval_timeout %s: must be positive", time.Duration(h.EvalTimeout))
 	}
-	if h.Bundle != nil && (len(h.Policy) > 0 || len(h.Data) > 0) {
-		return fmt.Errorf("bundle: a bundle carries its own policy and data; remove policy and data")
-	}
 	for _, t := range h.DryRun {
 		if !validDryRunTarget(t) {
 			return fmt.Errorf("dry_run %q: name an operation (server.delete), an action (unlock) or *", t)

@@ -66,7 +66,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !signsTraceContext(r.Header) {
 		tracing.Inject(ctx, r.Header)
 	}
-	decided := newDecidedRequest(r, body, rec.Input, h)
+	decided := newDecidedRequest(r, body, rec.Input, rec.Revision, h)
 	fail, err := h.forward(w, withDecided(r, decided), next, h.family(op.Family), op.Microversion)
 	if fail != nil {
 		h.logger.Error("upstream failed before answering",
@@ -101,7 +101,7 @@ func (h *Handler) recordWireRefusal(d *decidedRequest, reason, detail string) {
 	rec := &tracing.Record{
 		DecisionID: d.decisionID,
 		Path:       h.engine.DecisionPath(),
-		Revision:   h.engine.Revision(),
+		Revision:   d.revision,
 		Input:      d.input,
 		RemoteIP:   d.input.Request.RemoteIP,
 		Result:     &policy.Decision{Allow: false, Reasons: []string{detail}, Status: status},

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -20,34 +19,18 @@ func (h *Handler) provisionServerAPI(repl *caddy.Replacer) error {
 	if h.ServerAPI == nil {
 		return nil
 	}
-	mv := serverinfo.DefaultMicroversion
-	if h.MaxMicroversion != "" && versionLess(h.MaxMicroversion, mv) {
-		mv = h.MaxMicroversion
-	}
 	c, err := serverinfo.New(serverinfo.Options{
 		BaseURL:      repl.ReplaceKnown(h.ServerAPI.URL, ""),
 		TTL:          time.Duration(h.ServerAPI.TTL),
 		Timeout:      time.Duration(h.ServerAPI.Timeout),
 		MaxEntries:   h.ServerAPI.MaxEntries,
-		Microversion: mv,
+		Microversion: h.classifier.AtMost(serverinfo.DefaultMicroversion),
 	})
 	if err != nil {
 		return err
 	}
 	h.servers = c
 	return nil
-}
-
-// versionLess compares two Nova microversions "2.N".
-func versionLess(a, b string) bool {
-	var am, an, bm, bn int
-	if _, err := fmt.Sscanf(a, "%d.%d", &am, &an); err != nil {
-		return false
-	}
-	if _, err := fmt.Sscanf(b, "%d.%d", &bm, &bn); err != nil {
-		return false
-	}
-	return am < bm || (am == bm && an < bn)
 }
 
 type callerKey struct{}

@@ -71,7 +71,7 @@ type Metrics struct {
 	activations      prometheus.Counter
 	activationErrors prometheus.Counter
 	revision         *prometheus.GaugeVec
-	cacheLookups     *prometheus.CounterVec
+	cacheHits        prometheus.Counter
 }
 
 // evalBuckets suit an in-process Rego evaluation: 5µs to 100ms.
@@ -162,10 +162,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}, []string{"decision", "revision"})); err != nil {
 		return nil, err
 	}
-	if m.cacheLookups, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: ns, Subsystem: sub, Name: "decision_cache_lookups_total",
-		Help: "Policy decisions taken from the decision cache (hit) or evaluated (miss), for cacheable revisions.",
-	}, []string{"cache"})); err != nil {
+	if m.cacheHits, err = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "decision_cache_hits_total",
+		Help: "Policy decisions taken from the decision cache instead of an evaluation (against decisions_total: the hit ratio).",
+	})); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -256,7 +256,7 @@ func (m *Metrics) ObserveDecision(rec *Record) {
 		m.decisions.WithLabelValues(op, action, Result(rec)).Inc()
 	}
 	if rec.DecisionCached {
-		m.cacheLookups.WithLabelValues("hit").Inc()
+		m.cacheHits.Inc()
 	}
 	if rec.EvalDuration > 0 {
 		m.evalDuration.Observe(rec.EvalDuration.Seconds())

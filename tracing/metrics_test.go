@@ -124,3 +124,16 @@ func TestSinkMetricsNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
 }
+
+func TestMetricsShadowAndCachedDecisions(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	in := &policy.Input{Operation: "server.action", Action: &policy.Action{Name: "unlock"}}
+	m.ObserveDecision(&Record{Input: in, Result: &policy.Decision{Allow: true}, DecisionCached: true})
+	m.ObserveDecision(&Record{Input: in, Result: &policy.Decision{Allow: false}, DryRun: true})
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.cacheHits))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.decisions.WithLabelValues("server.action", "unlock", "allow")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.dryRuns.WithLabelValues("server.action", "unlock", "deny")),
+		"a shadow decision is counted apart")
+	assert.Zero(t, testutil.ToFloat64(m.decisions.WithLabelValues("server.action", "unlock", "deny")))
+}

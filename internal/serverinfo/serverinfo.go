@@ -78,8 +78,6 @@ type Client struct {
 	mu      sync.Mutex
 	entries map[cacheKey]*entry
 	order   []cacheKey // insertion order, for eviction
-	// fetches counts upstream calls (tests).
-	fetches int64
 }
 
 type cacheKey struct {
@@ -194,9 +192,6 @@ func (c *Client) fetch(ctx context.Context, caller Caller, id string) (map[strin
 		req.Header.Set("OpenStack-API-Version", "compute "+c.opts.Microversion)
 		req.Header.Set("X-OpenStack-Nova-API-Version", c.opts.Microversion)
 	}
-	c.mu.Lock()
-	c.fetches++
-	c.mu.Unlock()
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("serverinfo: looking up server %s: %w", id, err)
@@ -234,11 +229,4 @@ func normalise(s map[string]any) {
 	if _, ok := s["tags"]; !ok {
 		s["tags"] = []any{}
 	}
-}
-
-// Fetches is the number of lookups sent to the compute API.
-func (c *Client) Fetches() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.fetches
 }

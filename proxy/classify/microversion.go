@@ -17,6 +17,15 @@ func (v apiVersion) less(o apiVersion) bool {
 	return v.major < o.major || (v.major == o.major && v.minor < o.minor)
 }
 
+// AtMost returns microversion v, or the upstream's maximum when v is above
+// it (or malformed): the highest of the two the upstream will accept.
+func (c *Classifier) AtMost(v string) string {
+	if pv, ok := parseAPIVersion(v); ok && !c.maxVersion.less(pv) {
+		return v
+	}
+	return c.maxVersionStr
+}
+
 // parseAPIVersion matches Nova's ^([1-9]\d*)\.([1-9]\d*|0)$ (ASCII digits:
 // header values reaching Python are latin-1, which has no other Nd digits).
 func parseAPIVersion(s string) (apiVersion, bool) {

@@ -131,3 +131,15 @@ func TestParseAPIVersion(t *testing.T) {
 		assert.False(t, ok, s)
 	}
 }
+
+func TestAtMost(t *testing.T) {
+	c, err := New(Options{MaxMicroversion: "2.60"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]string{"2.73": "2.60", "2.60": "2.60", "2.26": "2.26", "3.1": "2.60", "x": "2.60"} {
+		if got := c.AtMost(v); got != want {
+			t.Errorf("AtMost(%q) = %q, want %q", v, got, want)
+		}
+	}
+}
