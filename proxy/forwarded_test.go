@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestConnectionMayNameOnlyHopByHopHeaders(t *testing.T) {
@@ -199,4 +201,17 @@ func TestEarlyDataIsMarkedBeforeTheDecision(t *testing.T) {
 	rec, up := serve(t, h, req)
 	require.Equal(t, http.StatusAccepted, rec.Code)
 	assert.Equal(t, []string{"1"}, up.header["Early-Data"])
+}
+
+func TestForwardingWithoutTheWireCheckIsLoggedOnce(t *testing.T) {
+	fk := newFakeKeystone(t)
+	h := newHandler(t, &Handler{Keystone: fk.URL + "/v3"})
+	core, logs := observer.New(zap.WarnLevel)
+	h.logger = zap.New(core)
+	for range 3 {
+		rec, _ := serve(t, h, serverRead("tok-dave"))
+		require.Equal(t, http.StatusAccepted, rec.Code)
+	}
+	assert.Equal(t, 1, logs.FilterMessageSnippet("without the ecs_verified transport").Len(),
+		"the fake upstream here is no ecs_verified transport")
 }
